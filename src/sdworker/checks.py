@@ -1,0 +1,121 @@
+"""Checks that need A1111's lists: what A1111 would accept silently and then ignore."""
+
+from __future__ import annotations
+
+import re
+
+from .catalog import Catalog, unknown_name
+from .errors import JobError
+from .inputs import OptionsInput, is_path_option, validate
+
+# A1111 parses extra networks as <kind:arg1:arg2...>; `lyco` is an alias of `lora`.
+_EXTRA_NETWORK = re.compile(r"<(lora|lyco):([^>]+)>", re.IGNORECASE)
+_NAMED_ARG = re.compile(r"^(te|unet|dyn)=", re.IGNORECASE)
+SAME_SAMPLER = "Use same sampler"
+SAME_SCHEDULER = "Use same scheduler"
+SAME_CHECKPOINT = "Use same checkpoint"
+
+
+def lora_tags(prompt: str) -> list[tuple[str, list[str]]]:
+    tags = []
+    for match in _EXTRA_NETWORK.finditer(prompt or ""):
+        name, *args = match.group(2).split(":")
+        tags.append((name.strip(), [a.strip() for a in args]))
+    return tags
+
+
+def check_loras(field: str, prompt: str, catalog: Catalog) -> None:
+    for name, args in lora_tags(prompt):
+        for arg in args:
+            value = _NAMED_ARG.sub("", arg)
+            try:
+                float(value)
+            except ValueError:
+                raise JobError(
+                    f"{field}: LoRA weight '{arg}' in <lora:{name}:...> is not a number "
+                    f"(write e.g. <lora:{name}:0.8>)"
+                ) from None
+        if not catalog.has_lora(name):
+            raise unknown_name(field, name, catalog.loras(), "LoRA")
+
+
+def check_sampler(field: str, value: str | None, catalog: Catalog, extra=()) -> None:
+    if value is None or value in extra or value in catalog.samplers():
+        return
+    hint = ""
+    for scheduler in catalog.schedulers():
+        if value.endswith(" " + scheduler):
+            hint = (
+                f" Since A1111 1.9 the schedule is separate: use sampler_name "
+                f"'{value[: -len(scheduler) - 1]}' with scheduler '{scheduler}'."
+            )
+            break
+    raise unknown_name(field, value, catalog.samplers(), "sampler", hint)
+
+
+def check_scheduler(field: str, value: str | None, catalog: Catalog, extra=()) -> None:
+    if value is None or value in extra or value in catalog.schedulers():
+        return
+    raise unknown_name(field, value, catalog.schedulers(), "scheduler")
+
+
+def check_model(field: str, value: str | None, catalog: Catalog, extra=()) -> None:
+    if value is not None and value not in extra and not catalog.has_model(value):
+        titles = [m.get("title") for m in catalog.models() if m.get("title")]
+        raise unknown_name(field, value, titles, "model")
+
+
+def check_vae(field: str, value: str | None, catalog: Catalog) -> None:
+    if value is not None and not catalog.has_vae(value):
+        raise unknown_name(field, value, ["Automatic", "None", *catalog.vaes()], "VAE")
+
+
+def check_upscaler(field: str, value: str | None, catalog: Catalog, latent: bool = False) -> None:
+    if value is None:
+        return
+    valid = catalog.upscalers() + (catalog.latent_upscale_modes() if latent else [])
+    if value not in valid:
+        raise unknown_name(field, value, valid, "upscaler")
+
+
+def check_option_values(options: dict, catalog: Catalog, field: str = "") -> None:
+    prefix = f"{field}." if field else ""
+    check_model(prefix + "sd_model_checkpoint", options.get("sd_model_checkpoint"), catalog)
+    check_vae(prefix + "sd_vae", options.get("sd_vae"), catalog)
+
+
+def check_override_settings(settings: dict, catalog: Catalog) -> None:
+    known = catalog.option_names()
+    for key in settings:
+        if is_path_option(key):
+            raise JobError(
+                f"override_settings: '{key}' names a path or directory and cannot be set"
+            )
+        if key not in known:
+            raise unknown_name("override_settings", key, known, "option")
+    # Options with a declared type are checked as strictly as in setOptions.
+    typed = {k: v for k, v in settings.items() if k in OptionsInput.model_fields}
+    validate(OptionsInput, typed)
+    check_option_values(settings, catalog, "override_settings")
+
+
+def check_generation(payload: dict, catalog: Catalog) -> None:
+    check_sampler("sampler_name", payload.get("sampler_name"), catalog)
+    if "sampler_name" not in payload:
+        check_sampler("sampler_index", payload.get("sampler_index"), catalog)
+    check_sampler("hr_sampler_name", payload.get("hr_sampler_name"), catalog, (SAME_SAMPLER,))
+    check_scheduler("scheduler", payload.get("scheduler"), catalog)
+    check_scheduler("hr_scheduler", payload.get("hr_scheduler"), catalog, (SAME_SCHEDULER,))
+    if not payload.get("disable_extra_networks"):
+        for field in ("prompt", "hr_prompt"):
+            check_loras(field, payload.get(field, ""), catalog)
+    for field in ("refiner_checkpoint", "hr_checkpoint_name"):
+        check_model(field, payload.get(field), catalog, (SAME_CHECKPOINT, "None"))
+    check_upscaler("hr_upscaler", payload.get("hr_upscaler"), catalog, latent=True)
+    if payload.get("override_settings"):
+        check_override_settings(payload["override_settings"], catalog)
+
+
+def check_extras(payload: dict, catalog: Catalog) -> None:
+    for field in ("upscaler_1", "upscaler_2"):
+        check_upscaler(field, payload.get(field), catalog)

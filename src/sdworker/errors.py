@@ -1,0 +1,29 @@
+"""The two kinds of failure a job can end in, and how each reaches the client."""
+
+from __future__ import annotations
+
+
+class JobError(Exception):
+    """A failure caused by the job's input, or reported by A1111 about it.
+
+    The worker itself is fine: the next job runs on it as usual.
+    """
+
+    refresh_worker = False
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def to_result(self) -> dict:
+        result: dict = {"error": self.message}
+        if self.refresh_worker:
+            # The SDK turns this into stopPod: RunPod replaces this worker after the job.
+            result["refresh_worker"] = True
+        return result
+
+
+class EngineError(JobError):
+    """A1111 is gone, hung or broken: this job fails and the worker must be replaced."""
+
+    refresh_worker = True
