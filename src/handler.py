@@ -5,6 +5,10 @@ from __future__ import annotations
 import logging
 import os
 
+# The SDK reads its level once, at import, and at its DEBUG default logs every job output,
+# base64 images included.
+os.environ.setdefault("RUNPOD_LOG_LEVEL", "INFO")
+
 import runpod
 
 from sdworker.config import Settings

@@ -1,0 +1,32 @@
+"""Small shared test utilities (images, job running through the real runpod SDK)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+import itertools
+
+from PIL import Image
+
+_ids = itertools.count(1)
+
+
+def png_b64(width: int = 64, height: int = 64, color=(200, 30, 30)) -> str:
+    buf = io.BytesIO()
+    Image.new("RGB", (width, height), color).save(buf, "PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def decode_png(b64: str) -> Image.Image:
+    img = Image.open(io.BytesIO(base64.b64decode(b64)))
+    img.load()
+    return img
+
+
+def run_job(handler, job_input) -> dict:
+    """Exactly what RunPod would receive for this job (runpod's own run_job)."""
+    from runpod.serverless.modules.rp_job import run_job as sdk_run_job
+
+    job = {"id": f"test-{next(_ids)}", "input": job_input}
+    return asyncio.run(sdk_run_job(handler, job))
