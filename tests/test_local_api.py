@@ -1,0 +1,101 @@
+"""The README's way of running the worker: `python src/handler.py --rp_serve_api` + /runsync,
+with every test_input*.json, against the stand-in A1111 over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+from sdworker.config import Settings
+from sdworker.worker import Worker
+from tests.helpers import decode_png, run_job
+
+ROOT = Path(__file__).resolve().parents[1]
+INPUT_FILES = sorted(ROOT.glob("test_input*.json"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def check_output(name: str, output) -> None:
+    if "images" in (output if isinstance(output, dict) else {}):
+        for image in output["images"]:
+            assert decode_png(image).format == "PNG"
+        assert output["images"], name
+    else:
+        assert output, name
+
+
+def test_there_are_six_inputs():
+    names = {p.name for p in INPUT_FILES}
+    assert len(names) == 6
+    for part in ("img2img", "loras", "options", "lora", "lora_img2img"):
+        assert f"test_input_{part}.json" in names
+
+
+@pytest.mark.parametrize("path", INPUT_FILES, ids=lambda p: p.name)
+def test_each_input_through_run_job(a1111, path):
+    handler = Worker(Settings(webui_url=a1111.url, ready_timeout=10)).handle
+    result = run_job(handler, json.loads(path.read_text())["input"])
+    assert "error" not in result, result
+    check_output(path.name, result["output"])
+
+
+@pytest.fixture
+def local_api(a1111):
+    port = free_port()
+    env = {**os.environ, "WEBUI_URL": a1111.url, "WEBUI_READY_TIMEOUT": "10"}
+    proc = subprocess.Popen(
+        [sys.executable, "src/handler.py", "--rp_serve_api", "--rp_api_port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url + "/docs", timeout=1)
+            break
+        except requests.ConnectionError:
+            assert proc.poll() is None, proc.stdout.read()
+            time.sleep(0.1)
+    yield url, proc
+    proc.terminate()
+    try:
+        out, _ = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    # Never log image data: the PNG signature in base64 must not reach the worker's logs.
+    assert "iVBORw0KGgo" not in out
+
+
+def test_local_api_server_answers_every_input(local_api):
+    url, _proc = local_api
+    for path in INPUT_FILES:
+        resp = requests.post(url + "/runsync", data=path.read_bytes(), timeout=60)
+        body = resp.json()
+        assert body["status"] == "COMPLETED", (path.name, body)
+        check_output(path.name, body["output"])
+
+
+def test_local_api_server_reports_bad_input_and_keeps_serving(local_api):
+    url, _proc = local_api
+    bad = requests.post(url + "/runsync", json={"input": {"setps": 5}}, timeout=30).json()
+    assert bad["status"] == "FAILED" and "did you mean 'steps'" in bad["error"]
+    good = requests.post(url + "/runsync", json={"input": {"width": 64, "height": 64}}, timeout=60)
+    assert good.json()["status"] == "COMPLETED"
