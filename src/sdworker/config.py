@@ -37,6 +37,10 @@ class Settings:
     max_dimension: int = 2048
     # Decoded size cap for each incoming image (init_images, mask, extras image...).
     max_image_bytes: int = 20 * 1024 * 1024
+    # Serialized result cap: RunPod's /runsync limit is 20 MB (10 MB for /run).
+    max_result_bytes: int = 19_000_000
+    # Download bound for init images given as URLs.
+    image_url_timeout: float = 30.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -48,4 +52,6 @@ class Settings:
             generation_timeout=_env_float("WEBUI_GENERATION_TIMEOUT", cls.generation_timeout),
             max_dimension=_env_int("MAX_DIMENSION", cls.max_dimension),
             max_image_bytes=_env_int("MAX_IMAGE_BYTES", cls.max_image_bytes),
+            max_result_bytes=_env_int("MAX_RESULT_BYTES", cls.max_result_bytes),
+            image_url_timeout=_env_float("IMAGE_URL_TIMEOUT", cls.image_url_timeout),
         )

@@ -22,7 +22,7 @@ from pydantic import (
 )
 
 from .errors import JobError
-from .images import check_base64_image
+from .images import check_base64_image, check_url, is_url
 
 DEFAULT_MAX_DIMENSION = 2048
 DEFAULT_MAX_IMAGE_BYTES = 20 * 1024 * 1024
@@ -45,7 +45,10 @@ def _dimension_or_zero(value: int, info: ValidationInfo) -> int:
 
 
 def _image(value: str, info: ValidationInfo) -> str:
-    check_base64_image(value, _limit(info, "max_image_bytes", DEFAULT_MAX_IMAGE_BYTES))
+    if is_url(value):  # fetched and checked just before the A1111 call
+        check_url(value)
+    else:
+        check_base64_image(value, _limit(info, "max_image_bytes", DEFAULT_MAX_IMAGE_BYTES))
     return value
 
 
@@ -153,7 +156,22 @@ class GenerationInput(Input):
     )
 
 
-class Txt2ImgInput(GenerationInput):
+class OutputChoice(Input):
+    """The worker's own fields: how images come back. Never sent to A1111."""
+
+    output_format: Literal["png", "jpeg", "webp"] | None = Field(
+        None, description="png (A1111's bytes untouched), jpeg or webp. Default: 'png'."
+    )
+    output_quality: int | None = Field(
+        None, ge=1, le=100, description="JPEG/WebP quality, 1..100. Default: 90."
+    )
+    output_lossless: bool | None = Field(None, description="Lossless WebP. Default: false.")
+    output: Literal["base64", "url"] | None = Field(
+        None, description="base64, or url: upload to the configured bucket. Default: 'base64'."
+    )
+
+
+class Txt2ImgInput(OutputChoice, GenerationInput):
     enable_hr: bool | None = Field(None, description=_doc("Hires fix second pass.", False))
     firstphase_width: OptionalDimension | None = Field(None, description="0 or a size (legacy).")
     firstphase_height: OptionalDimension | None = Field(None, description="0 or a size (legacy).")
@@ -180,15 +198,20 @@ class Txt2ImgInput(GenerationInput):
         return self
 
 
-class Img2ImgInput(GenerationInput):
+class Img2ImgInput(OutputChoice, GenerationInput):
     init_images: list[B64Image] = Field(
-        ..., min_length=1, max_length=8, description="1..8 base64 images (data: URIs accepted)."
+        ...,
+        min_length=1,
+        max_length=8,
+        description="1..8 images: base64 (data: URIs accepted) or https URLs.",
     )
     resize_mode: int | None = Field(
         None, ge=0, le=3, description=_doc("0 resize, 1 crop, 2 fill, 3 latent upscale.", 0)
     )
     image_cfg_scale: float | None = Field(None, ge=0, le=30, description="Image CFG scale, 0..30.")
-    mask: B64Image | None = Field(None, description="Base64 inpainting mask (white = repaint).")
+    mask: B64Image | None = Field(
+        None, description="Inpainting mask (white = repaint): base64 or https URL."
+    )
     mask_blur_x: int | None = Field(None, ge=0, le=64, description=_doc("0..64.", 4))
     mask_blur_y: int | None = Field(None, ge=0, le=64, description=_doc("0..64.", 4))
     mask_blur: int | None = Field(None, ge=0, le=64, description="Sets both blurs, 0..64.")

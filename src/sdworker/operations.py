@@ -11,7 +11,9 @@ from typing import Any
 from .a1111_client import A1111Client
 from .catalog import Catalog
 from .checks import check_extras, check_generation, check_option_values
+from .config import Settings
 from .errors import JobError
+from .images import fetch_as_base64, is_url
 from .inputs import (
     ExtrasInput,
     Img2ImgInput,
@@ -22,15 +24,34 @@ from .inputs import (
     PngInfoInput,
     Txt2ImgInput,
 )
+from .outputs import OutputHandler, OutputOptions
+
+IMAGE_FIELDS = ("init_images", "mask", "firstpass_image", "latent_mask", "image")
 
 
 @dataclass
 class Context:
     client: A1111Client
     catalog: Catalog
+    settings: Settings
+    outputs: OutputHandler
+
+    def resolve_image_urls(self, payload: dict) -> None:
+        """Replace image URLs by the downloaded images, as base64 (A1111 takes only that)."""
+        limit, timeout = self.settings.max_image_bytes, self.settings.image_url_timeout
+        for field in IMAGE_FIELDS:
+            value = payload.get(field)
+            if isinstance(value, str) and is_url(value):
+                payload[field] = fetch_as_base64(field, value, limit, timeout)
+            elif isinstance(value, list):
+                payload[field] = [
+                    fetch_as_base64(f"{field}.{i}", v, limit, timeout) if is_url(v) else v
+                    for i, v in enumerate(value)
+                ]
 
 
-Run = Callable[[Context, dict], Any]
+# An operation's work: (context, validated payload, job id) -> the job's output.
+Run = Callable[[Context, dict, str], Any]
 
 
 @dataclass(frozen=True)
@@ -42,13 +63,16 @@ class Operation:
 
 
 def _get(route: str) -> Run:
-    return lambda ctx, _payload: ctx.client.get(route)
+    return lambda ctx, _payload, _job_id: ctx.client.get(route)
 
 
 def _generate(route: str) -> Run:
-    def run(ctx: Context, payload: dict) -> dict:
+    def run(ctx: Context, payload: dict, job_id: str) -> dict:
+        output = OutputOptions.pop_from(payload)
         check_generation(payload, ctx.catalog)
-        return shape_generation(ctx.client.generate(route, payload))
+        ctx.resolve_image_urls(payload)
+        result = shape_generation(ctx.client.generate(route, payload))
+        return ctx.outputs.finish(job_id, result, output)
 
     return run
 
@@ -66,32 +90,35 @@ def shape_generation(result: dict) -> dict:
     }
 
 
-def _extras(ctx: Context, payload: dict) -> dict:
+def _extras(ctx: Context, payload: dict, _job_id: str) -> dict:
     check_extras(payload, ctx.catalog)
+    ctx.resolve_image_urls(payload)
     return ctx.client.generate("/sdapi/v1/extra-single-image", payload)
 
 
-def _interrogate(ctx: Context, payload: dict) -> dict:
+def _interrogate(ctx: Context, payload: dict, _job_id: str) -> dict:
+    ctx.resolve_image_urls(payload)
     return ctx.client.generate("/sdapi/v1/interrogate", payload)
 
 
-def _png_info(ctx: Context, payload: dict) -> dict:
+def _png_info(ctx: Context, payload: dict, _job_id: str) -> dict:
+    ctx.resolve_image_urls(payload)
     return ctx.client.post("/sdapi/v1/png-info", payload)
 
 
-def _refresh_loras(ctx: Context, _payload: dict) -> list:
+def _refresh_loras(ctx: Context, _payload: dict, _job_id: str) -> list:
     ctx.client.post("/sdapi/v1/refresh-loras")
     ctx.catalog.forget("loras")
     return ctx.client.get("/sdapi/v1/loras")
 
 
-def _refresh_checkpoints(ctx: Context, _payload: dict) -> list:
+def _refresh_checkpoints(ctx: Context, _payload: dict, _job_id: str) -> list:
     ctx.client.post("/sdapi/v1/refresh-checkpoints")
     ctx.catalog.forget("models")
     return ctx.client.get("/sdapi/v1/sd-models")
 
 
-def _set_options(ctx: Context, payload: dict) -> dict:
+def _set_options(ctx: Context, payload: dict, _job_id: str) -> dict:
     if not payload:
         raise JobError(
             "setOptions needs at least one option; allowed: " + ", ".join(OptionsInput.model_fields)

@@ -13,15 +13,18 @@ from .config import Settings
 from .errors import EngineError, JobError
 from .inputs import validate
 from .operations import DEFAULT_API, OPERATIONS, Context
+from .outputs import OutputHandler
+from .storage import Bucket
 
 log = logging.getLogger("sdworker")
 
 
 class Worker:
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, bucket: Bucket | None = None):
         self.settings = settings
         self.client = A1111Client(settings)
-        self.context = Context(self.client, Catalog(self.client))
+        outputs = OutputHandler(settings.max_result_bytes, *_bucket(bucket))
+        self.context = Context(self.client, Catalog(self.client), settings, outputs)
         self._ready_lock = threading.Lock()
         self._ready: bool | None = None
 
@@ -50,7 +53,7 @@ class Worker:
         api = job_input.get("api", DEFAULT_API) if isinstance(job_input, dict) else None
         outcome = "ok"
         try:
-            result = self._run(job_input)
+            result = self._run(job_input, str(job.get("id")))
         except JobError as exc:
             outcome = "engine-error" if exc.refresh_worker else "error"
             result = exc.to_result()
@@ -61,7 +64,7 @@ class Worker:
         _log_job(job, api, job_input, outcome, time.monotonic() - started, result)
         return result
 
-    def _run(self, job_input: Any) -> Any:
+    def _run(self, job_input: Any, job_id: str) -> Any:
         if not isinstance(job_input, dict):
             raise JobError(
                 'input must be a JSON object, e.g. {"api": "txt2img", "prompt": "a cat"}'
@@ -77,7 +80,18 @@ class Worker:
         }
         args = validate(operation.input, payload, context)
         self.ensure_ready()
-        return operation.run(self.context, args)
+        return operation.run(self.context, args, job_id)
+
+
+def _bucket(given: Bucket | None) -> tuple[Bucket | None, str | None]:
+    """The bucket to upload to, or why there is none that can be used."""
+    if given is not None:
+        return given, None
+    try:
+        return Bucket.from_env(), None
+    except ValueError as exc:  # half configured: uploads fail with this, nothing else does
+        log.error("%s", exc)
+        return None, str(exc)
 
 
 def _log_job(job, api, job_input, outcome, seconds, result) -> None:
