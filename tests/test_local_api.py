@@ -20,6 +20,8 @@ from tests.helpers import decode_png, run_job
 
 ROOT = Path(__file__).resolve().parents[1]
 INPUT_FILES = sorted(ROOT.glob("test_input*.json"))
+# The SDK's FastAPI server parses only bodies declared as JSON (plain `curl -d` gets a 422).
+JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def free_port() -> int:
@@ -87,7 +89,9 @@ def local_api(a1111):
 def test_local_api_server_answers_every_input(local_api):
     url, _proc = local_api
     for path in INPUT_FILES:
-        resp = requests.post(url + "/runsync", data=path.read_bytes(), timeout=60)
+        resp = requests.post(
+            url + "/runsync", data=path.read_bytes(), headers=JSON_HEADERS, timeout=60
+        )
         body = resp.json()
         assert body["status"] == "COMPLETED", (path.name, body)
         check_output(path.name, body["output"])

@@ -80,12 +80,17 @@ def test_img2img(handler, prefix):
         ("getSchedulers", "/sdapi/v1/schedulers"),
         ("getUpscalers", "/sdapi/v1/upscalers"),
         ("getEmbeddings", "/sdapi/v1/embeddings"),
-        ("getMemory", "/sdapi/v1/memory"),
     ],
 )
 def test_list_operations_return_what_a1111_lists(handler, a1111, api, route):
     out = output_of(run_job(handler, {"api": api}))
     assert out == requests.get(a1111.url + route, timeout=5).json()
+
+
+def test_get_memory_has_a1111_memory_shape(handler, a1111):
+    out = output_of(run_job(handler, {"api": "getMemory"}))
+    direct = requests.get(a1111.url + "/sdapi/v1/memory", timeout=5).json()
+    assert out.keys() == direct.keys() and out["ram"].keys() == direct["ram"].keys()
 
 
 def test_get_loras_lists_lcm_and_detail_tweaker(handler):
@@ -198,7 +203,7 @@ def test_interrogate_returns_a_caption(handler):
         ),
         (
             {"override_settings": {"CLIP_stop_at_last_layer": 2}},
-            ["did you mean 'CLIP_stop_at_last_layers'"],
+            ["Did you mean 'CLIP_stop_at_last_layers'"],
         ),
         ({"override_settings": {"outdir_samples": "/root"}}, ["outdir_samples", "path"]),
         (

@@ -85,7 +85,7 @@ def check_option_values(options: dict, catalog: Catalog, field: str = "") -> Non
 
 
 def check_override_settings(settings: dict, catalog: Catalog) -> None:
-    known = catalog.option_names()
+    known = [name for name in catalog.option_names() if not is_path_option(name)]
     for key in settings:
         if is_path_option(key):
             raise JobError(
