@@ -213,7 +213,7 @@ build_launch_command() {
     fi
     local ckpt=${WEBUI_CKPT:-}
     if [ -z "$ckpt" ] && [ -s "$WEBUI_DIR/baked-model.txt" ]; then
-        read -r ckpt <"$WEBUI_DIR/baked-model.txt"
+        read -r ckpt <"$WEBUI_DIR/baked-model.txt" || true
         ckpt="$WEBUI_DIR/$ckpt"
     fi
     WEBUI_LAUNCH=(
@@ -280,13 +280,26 @@ supervise() {
     fi
 }
 
+# What a failed curl attempt means, from its exit status.
+curl_failure() {
+    case "$1" in
+    7) printf 'connection refused (not listening yet)' ;;
+    28) printf 'no answer in time' ;;
+    52) printf 'empty reply' ;;
+    56) printf 'connection dropped' ;;
+    *) printf 'curl exit status %s' "$1" ;;
+    esac
+}
+
 # One tiny txt2img: returns when A1111 has loaded the checkpoint and generated an image.
 warm_up() {
-    local timeout_ms poll_ms started deadline now remaining code body codefile curl_rc last_note=0
-    local curl_args=()
+    local timeout_ms poll_ms started deadline now remaining code body codefile curl_rc
+    local outcome="no attempt" noted="" last_note curl_args=()
     local route=/sdapi/v1/txt2img method=POST
-    timeout_ms=$(to_ms "$WEBUI_READY_TIMEOUT") || fail "WEBUI_READY_TIMEOUT must be a number of seconds, got '$WEBUI_READY_TIMEOUT'"
-    poll_ms=$(to_ms "$WEBUI_POLL_INTERVAL") || fail "WEBUI_POLL_INTERVAL must be a number of seconds, got '$WEBUI_POLL_INTERVAL'"
+    timeout_ms=$(to_ms "$WEBUI_READY_TIMEOUT") ||
+        fail "WEBUI_READY_TIMEOUT must be a number of seconds, got '$WEBUI_READY_TIMEOUT'"
+    poll_ms=$(to_ms "$WEBUI_POLL_INTERVAL") ||
+        fail "WEBUI_POLL_INTERVAL must be a number of seconds, got '$WEBUI_POLL_INTERVAL'"
     # Poll at most every 1 s and at least every 50 ms.
     if [ "$poll_ms" -lt 50 ]; then poll_ms=50; fi
     if [ "$poll_ms" -gt 1000 ]; then poll_ms=1000; fi
@@ -312,7 +325,7 @@ warm_up() {
         remaining=$((deadline - now))
         if [ "$remaining" -le 0 ]; then
             fail "A1111 was not ready after ${WEBUI_READY_TIMEOUT}s (WEBUI_READY_TIMEOUT):" \
-                "no successful $method $route at $WEBUI_URL"
+                "no successful $method $route at $WEBUI_URL; last attempt: $outcome"
         fi
         # curl runs in the background so that a stop signal is handled at once.
         curl_rc=0
@@ -321,6 +334,7 @@ warm_up() {
         if [ "$method" = POST ]; then
             curl_args+=(-X POST -H 'Content-Type: application/json' --data "$WEBUI_WARMUP_PAYLOAD")
         fi
+        : >"$body"
         curl "${curl_args[@]}" "$WEBUI_URL$route" >"$codefile" 2>/dev/null &
         CURL_PID=$!
         wait "$CURL_PID" || curl_rc=$?
@@ -332,24 +346,23 @@ warm_up() {
             rm -f "$body" "$codefile"
             return 0
             ;;
-        000 | "") ;; # not listening yet, connection dropped, or timed out
+        000 | "")
+            outcome=$(curl_failure "$curl_rc")
+            ;;
         400 | 401 | 403 | 404 | 405 | 413 | 415 | 422)
-            local detail
-            detail=$(head -c 400 "$body" 2>/dev/null | tr -d '\n' || true)
-            fail "A1111 refused the warm-up request with HTTP $code: $detail" \
+            fail "A1111 refused the warm-up request with HTTP $code:" \
+                "$(head -c 400 "$body" | tr -d '\n')" \
                 "(check WEBUI_WARMUP_PAYLOAD and WEBUI_URL)"
             ;;
         *)
-            now=$(now_ms)
-            if [ $((now - last_note)) -ge 5000 ]; then
-                log "A1111 answered HTTP $code: $(head -c 300 "$body" 2>/dev/null | tr -d '\n' || true); retrying"
-                last_note=$now
-            fi
+            outcome="HTTP $code: $(head -c 300 "$body" | tr -d '\n')"
             ;;
         esac
+        # Say what is happening when it changes, and every 10 s while waiting.
         now=$(now_ms)
-        if [ "$curl_rc" -ne 0 ] && [ $((now - last_note)) -ge 10000 ]; then
-            log "still waiting for A1111 ($(ms_to_s "$((now - started))")s elapsed)"
+        if [ "$outcome" != "$noted" ] || [ $((now - last_note)) -ge 10000 ]; then
+            log "waiting for A1111 ($(ms_to_s "$((now - started))")s): $outcome"
+            noted=$outcome
             last_note=$now
         fi
         nap "$(ms_to_s "$poll_ms")"

@@ -1,0 +1,180 @@
+# syntax=docker/dockerfile:1.7
+#
+# RunPod serverless worker: AUTOMATIC1111 stable-diffusion-webui (API only) + the RunPod handler.
+# Build with `docker buildx bake` (see docker-bake.hcl and docs/deployment.md).
+#
+# Stages, heaviest and most stable first, so that a code change rebuilds only the last layers:
+#   base          Python 3.10 + the system libraries A1111 needs at run time (tcmalloc, libGL...)
+#   webui         A1111 at GIT_VERSION in /opt/venv: torch, its requirements, the five
+#                 repositories it would clone on first start, the CLIP tokenizer files
+#   models        the files of models/<MODEL_NAME>/manifest.json, downloaded and sha256-verified
+#   handler-deps  the handler's requirements in their own venv (A1111 pins old pydantic/Pillow)
+#   runtime       everything above + src/ (start.sh, handler.py, sdworker/)
+
+ARG PYTHON_IMAGE=python:3.10-slim-bookworm
+
+# ------------------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS base
+
+ENV DEBIAN_FRONTEND=noninteractive \
+    PYTHONUNBUFFERED=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_ROOT_USER_ACTION=ignore
+
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
+
+# Run-time libraries only; the versions follow the Debian release of the base image.
+# hadolint ignore=DL3008
+RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
+    --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
+    rm -f /etc/apt/apt.conf.d/docker-clean && \
+    apt-get update && \
+    apt-get install -y --no-install-recommends \
+        ca-certificates curl git libgl1 libglib2.0-0 libtcmalloc-minimal4 procps tini
+
+# ------------------------------------------------------------------------------------------------
+FROM base AS webui
+
+ARG GIT_REPO_URL=https://github.com/AUTOMATIC1111/stable-diffusion-webui.git
+ARG GIT_VERSION=v1.9.3
+# A1111 1.9.3 installs torch 2.1.2 / torchvision 0.16.2 for CUDA 12.1; the cpu target uses the
+# CPU wheels instead (much smaller).
+ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cu121
+ARG TORCH_VERSION=2.1.2
+ARG TORCHVISION_VERSION=0.16.2
+# The same CLIP and open_clip archives A1111's launch_utils.py installs.
+ARG CLIP_PACKAGE=https://github.com/openai/CLIP/archive/d50d76daa670286dd6cacf3bcd80b5e4823fc8e1.zip
+ARG OPENCLIP_PACKAGE=https://github.com/mlfoundations/open_clip/archive/bb6e834e9c70d9c27d0dc3ecedeebeaeb1ffad6b.zip
+
+# Compilers for the few sdists among A1111's requirements (build stage only).
+# hadolint ignore=DL3008
+RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
+    --mount=type=cache,target=/var/lib/apt/lists,sharing=locked \
+    apt-get update && \
+    apt-get install -y --no-install-recommends build-essential
+
+ENV VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:${PATH} \
+    PIP_CONSTRAINT=/opt/build/constraints.txt
+
+# setuptools stays below 70: openai/CLIP's setup.py (and other old sdists) import pkg_resources.
+# The constraint file applies to pip's isolated build environments too, and pins torch so that
+# no requirement can silently swap the CUDA build.
+RUN --mount=type=cache,target=/root/.cache/pip \
+    mkdir -p /opt/build && \
+    printf '%s\n' 'setuptools<70' "torch==${TORCH_VERSION}" "torchvision==${TORCHVISION_VERSION}" \
+        > /opt/build/constraints.txt && \
+    python -m venv /opt/venv && \
+    pip install pip==24.0 setuptools==69.5.1 wheel==0.43.0
+
+# The heaviest layer: its cache key is only the torch version and index.
+RUN --mount=type=cache,target=/root/.cache/pip \
+    pip install "torch==${TORCH_VERSION}" "torchvision==${TORCHVISION_VERSION}" \
+        --extra-index-url "${TORCH_INDEX_URL}"
+
+COPY docker/clone_repositories.sh /opt/build/clone_repositories.sh
+RUN /opt/build/clone_repositories.sh checkout "${GIT_REPO_URL}" "${GIT_VERSION}" /stable-diffusion-webui
+
+WORKDIR /stable-diffusion-webui
+
+# What A1111's prepare_environment() would install on first start, in the same order: CLIP,
+# open_clip, then requirements_versions.txt. The archives are pinned by commit in their URLs.
+# hadolint ignore=DL3013
+RUN --mount=type=cache,target=/root/.cache/pip \
+    pip install --no-build-isolation "${CLIP_PACKAGE}" "${OPENCLIP_PACKAGE}" && \
+    pip install -r requirements_versions.txt
+
+# The five repositories at the commits launch_utils.py pins. Stability-AI/stablediffusion was
+# removed from GitHub; STABLE_DIFFUSION_REPO points at a mirror of the same commit.
+ARG STABLE_DIFFUSION_REPO=https://github.com/w-e-w/stablediffusion.git
+RUN STABLE_DIFFUSION_REPO="${STABLE_DIFFUSION_REPO}" \
+    /opt/build/clone_repositories.sh repositories /stable-diffusion-webui
+
+# The first model load reads the openai/clip-vit-large-patch14 tokenizer and config from the
+# Hugging Face cache. Fetch them with the transformers version A1111 uses, then prove that they
+# load offline, and that A1111 finds its repositories.
+ENV HF_HOME=/opt/hf-home
+RUN python -c "from transformers import CLIPTokenizer, CLIPTextConfig; \
+CLIPTokenizer.from_pretrained('openai/clip-vit-large-patch14'); \
+CLIPTextConfig.from_pretrained('openai/clip-vit-large-patch14')" && \
+    HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 python -c "from transformers import CLIPTokenizer, \
+CLIPTextConfig; CLIPTokenizer.from_pretrained('openai/clip-vit-large-patch14'); \
+CLIPTextConfig.from_pretrained('openai/clip-vit-large-patch14')" && \
+    python -c "import modules.paths" && \
+    find /stable-diffusion-webui -name '__pycache__' -type d -prune -exec rm -rf {} +
+
+# ------------------------------------------------------------------------------------------------
+FROM ${PYTHON_IMAGE} AS models
+
+ARG MODEL_NAME=awportrait_v14
+# 1: refuse manifest entries that have no sha256 (even when marked unverified).
+ARG STRICT_CHECKSUMS=0
+
+# The model folder is bind-mounted, not copied: weights already there are used as they are
+# without an extra layer. Downloads are kept (by sha256) in a cache mount across builds. Tokens
+# for hosts that need one come from optional build secrets, never from build arguments.
+RUN --mount=type=bind,source=docker/fetch_models.py,target=/opt/build/fetch_models.py \
+    --mount=type=bind,source=models/${MODEL_NAME},target=/opt/build/model \
+    --mount=type=cache,target=/cache/models \
+    --mount=type=secret,id=CIVITAI_TOKEN,required=false \
+    --mount=type=secret,id=HF_TOKEN,required=false \
+    strict=""; \
+    if [ "${STRICT_CHECKSUMS}" = "1" ]; then strict="--strict"; fi; \
+    python /opt/build/fetch_models.py fetch ${strict} \
+        --manifest /opt/build/model/manifest.json \
+        --local-dir /opt/build/model \
+        --cache-dir /cache/models \
+        --dest /out
+
+# ------------------------------------------------------------------------------------------------
+FROM base AS handler-deps
+
+COPY requirements.txt /opt/build/requirements.txt
+RUN --mount=type=cache,target=/root/.cache/pip \
+    python -m venv /opt/handler-venv && \
+    /opt/handler-venv/bin/pip install -r /opt/build/requirements.txt
+
+# ------------------------------------------------------------------------------------------------
+FROM base AS runtime
+
+ARG MODEL_NAME=awportrait_v14
+ARG GIT_VERSION=v1.9.3
+ARG APP_NAME=runpod-worker-a1111
+# The cpu target sets these three (docker-bake.hcl). Empty values leave start.sh's defaults:
+# GPU required, no device arguments; `docker run -e WEBUI_CPU=1` then switches both.
+ARG WEBUI_CPU=0
+ARG REQUIRE_GPU=""
+ARG WEBUI_DEVICE_ARGS=""
+
+LABEL org.opencontainers.image.title="${APP_NAME}" \
+      org.opencontainers.image.description="RunPod serverless worker for AUTOMATIC1111 ${GIT_VERSION} (${MODEL_NAME})"
+
+ENV PYTHONUNBUFFERED=1 \
+    RUNPOD_LOG_LEVEL=INFO \
+    HF_HOME=/opt/hf-home \
+    HF_HUB_OFFLINE=1 \
+    TRANSFORMERS_OFFLINE=1 \
+    GRADIO_ANALYTICS_ENABLED=False \
+    NVIDIA_VISIBLE_DEVICES=all \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility \
+    MODEL_NAME=${MODEL_NAME} \
+    WEBUI_CPU=${WEBUI_CPU} \
+    REQUIRE_GPU=${REQUIRE_GPU} \
+    WEBUI_DEVICE_ARGS=${WEBUI_DEVICE_ARGS} \
+    WEBUI_DIR=/stable-diffusion-webui \
+    WEBUI_PYTHON=/opt/venv/bin/python \
+    HANDLER_PYTHON=/opt/handler-venv/bin/python \
+    TCMALLOC=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
+
+COPY --from=webui /opt/venv /opt/venv
+COPY --from=webui /opt/hf-home /opt/hf-home
+COPY --from=webui /stable-diffusion-webui /stable-diffusion-webui
+COPY --from=models /out/ /stable-diffusion-webui/
+COPY --from=handler-deps /opt/handler-venv /opt/handler-venv
+COPY src/ /app/src/
+
+WORKDIR /app
+# 8000: the SDK's local test API, only when SERVE_LOCAL_API=1 (docker run -p 8000:8000).
+EXPOSE 8000
+ENTRYPOINT ["/usr/bin/tini", "--"]
+CMD ["/app/src/start.sh"]

@@ -1,0 +1,552 @@
+"""The container files: docker-bake.hcl, Dockerfile, shell scripts, model manifests, Hub files.
+
+None of this builds the image (no Docker engine here); it checks what can be checked without one:
+the bake targets and their arguments, the Dockerfile's stages, cache mounts and run-time
+environment, lint (hadolint, shellcheck), the repository-cloning script against local git
+repositories, the manifests, the ignore files, and the RunPod Hub files against the worker's
+own input validation.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import hcl2
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+MODELS = ("awportrait_v14", "dreamshaper")
+LCM_SHA256 = "8f90d840e075ff588a58e22c6586e2ae9a6f7922996ee6649a7f01072333afe4"
+VAE_SHA256 = "735e4c3a447a3255760d7f86845f09f937809baa529c17370d83e4c3758f3c75"
+
+sys.path.insert(0, str(ROOT / "docker"))
+import fetch_models  # noqa: E402
+
+
+def tool(name: str) -> str | None:
+    candidate = VENV_BIN / name
+    return str(candidate) if candidate.exists() else shutil.which(name)
+
+
+# ----------------------------------------------------------------------------- docker-bake.hcl
+
+
+def _unquote(value):
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    if isinstance(value, list):
+        return [_unquote(v) for v in value]
+    if isinstance(value, dict):
+        return {_unquote(k): _unquote(v) for k, v in value.items() if k != "__is_block__"}
+    return value
+
+
+def _blocks(doc: dict, kind: str) -> dict:
+    """{label: body} for every `kind "label" {...}` block, whatever python-hcl2's output style."""
+    found = {}
+    for block in doc.get(kind, []):
+        for label, body in block.items():
+            found[_unquote(label)] = _unquote(body)
+    return found
+
+
+@pytest.fixture(scope="module")
+def bake():
+    with open(ROOT / "docker-bake.hcl") as fh:
+        doc = hcl2.load(fh)
+    return {
+        "variable": _blocks(doc, "variable"),
+        "target": _blocks(doc, "target"),
+        "group": _blocks(doc, "group"),
+    }
+
+
+def resolve(bake, name, **overrides) -> dict:
+    """A target as bake would build it: inherited settings merged, ${VAR} interpolated."""
+    variables = {k: v.get("default", "") for k, v in bake["variable"].items()}
+    variables.update(overrides)
+
+    def interpolate(value):
+        if isinstance(value, str):
+            return re.sub(r"\$\{(\w+)\}", lambda m: variables[m.group(1)], value)
+        if isinstance(value, list):
+            return [interpolate(v) for v in value]
+        if isinstance(value, dict):
+            return {k: interpolate(v) for k, v in value.items()}
+        return value
+
+    def merged(target):
+        body = bake["target"][target]
+        result = {}
+        for parent in body.get("inherits", []):
+            parent_body = merged(parent)
+            for key, value in parent_body.items():
+                if key == "args":
+                    result.setdefault("args", {}).update(value)
+                else:
+                    result[key] = value
+        for key, value in body.items():
+            if key == "inherits":
+                continue
+            if key == "args":
+                result.setdefault("args", {}).update(value)
+            else:
+                result[key] = value
+        return result
+
+    return interpolate(merged(name))
+
+
+def test_bake_variables_and_defaults(bake):
+    variables = bake["variable"]
+    assert variables["MODEL_NAME"]["default"] == "awportrait_v14"
+    assert variables["GIT_VERSION"]["default"] == "v1.9.3"
+    assert variables["APP_NAME"]["default"]
+    assert variables["GIT_REPO_URL"]["default"].startswith("https://github.com/AUTOMATIC1111/")
+
+
+def test_bake_default_target_follows_model_name(bake):
+    default = resolve(bake, "default")
+    assert default["args"]["MODEL_NAME"] == "awportrait_v14"
+    assert default["args"]["GIT_VERSION"] == "v1.9.3"
+    assert default["dockerfile"] == "Dockerfile" and default["context"] == "."
+    other = resolve(bake, "default", MODEL_NAME="dreamshaper")
+    assert other["args"]["MODEL_NAME"] == "dreamshaper"
+    assert any("dreamshaper" in tag for tag in other["tags"])
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_bake_has_a_target_per_model(bake, model):
+    target = resolve(bake, model)
+    assert target["args"]["MODEL_NAME"] == model
+    assert target["args"]["GIT_VERSION"] == "v1.9.3"
+    assert target["args"]["GIT_REPO_URL"] == bake["variable"]["GIT_REPO_URL"]["default"]
+    assert "WEBUI_CPU" not in target["args"]
+    assert (ROOT / "models" / model / "manifest.json").is_file()
+    assert len(target["tags"]) == 1 and model in target["tags"][0]
+
+
+def test_bake_cpu_target_runs_a1111_on_the_cpu(bake):
+    cpu = resolve(bake, "cpu")
+    args = cpu["args"]
+    device_args = args["WEBUI_DEVICE_ARGS"].split()
+    for flag in ("--no-half", "--skip-torch-cuda-test"):
+        assert flag in device_args
+    assert device_args[device_args.index("--use-cpu") + 1] == "all"
+    assert args["WEBUI_CPU"] == "1" and args["REQUIRE_GPU"] == "0"
+    assert args["TORCH_INDEX_URL"].endswith("/whl/cpu")
+    assert args["MODEL_NAME"] == "awportrait_v14"
+    assert cpu["tags"][0].endswith("-cpu")
+    assert set(bake["group"]["all"]["targets"]) == {*MODELS, "cpu"}
+
+
+def test_every_bake_arg_is_a_dockerfile_arg(bake):
+    declared = set(re.findall(r"^ARG (\w+)", (ROOT / "Dockerfile").read_text(), re.M))
+    for name in bake["target"]:
+        for arg in resolve(bake, name).get("args", {}):
+            assert arg in declared, f"target {name}: build arg {arg} is not declared"
+
+
+# ----------------------------------------------------------------------------- Dockerfile
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> str:
+    return (ROOT / "Dockerfile").read_text()
+
+
+def stages(text: str) -> dict[str, str]:
+    """Stage name -> its instructions (line continuations joined)."""
+    joined = re.sub(r"\\\n", " ", text)
+    result, current = {}, None
+    for line in joined.splitlines():
+        match = re.match(r"FROM\s+\S+\s+AS\s+(\S+)", line, re.I)
+        if match:
+            current = match.group(1)
+            result[current] = ""
+        elif current:
+            result[current] += line + "\n"
+    return result
+
+
+def test_hadolint_is_clean():
+    hadolint = tool("hadolint")
+    if not hadolint:
+        pytest.skip("hadolint is not installed")
+    proc = subprocess.run([hadolint, "Dockerfile"], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_dockerfile_stages_in_cache_friendly_order(dockerfile):
+    names = list(stages(dockerfile))
+    assert names == ["base", "webui", "models", "handler-deps", "runtime"]
+    runtime = stages(dockerfile)["runtime"]
+    copies = re.findall(r"^COPY (.*)$", runtime, re.M)
+    # Heavy, stable layers first; the project's code (which changes most) last.
+    assert [c.split()[0] for c in copies[:-1]] == ["--from=webui"] * 3 + [
+        "--from=models",
+        "--from=handler-deps",
+    ]
+    assert copies[-1] == "src/ /app/src/"
+    assert re.search(r'CMD \["/app/src/start.sh"\]', runtime)
+
+
+def test_dockerfile_python_and_runtime_environment(dockerfile):
+    assert "ARG PYTHON_IMAGE=python:3.10-" in dockerfile
+    runtime = stages(dockerfile)["runtime"]
+    for setting in (
+        "PYTHONUNBUFFERED=1",
+        "RUNPOD_LOG_LEVEL=INFO",
+        "HF_HUB_OFFLINE=1",
+        "TRANSFORMERS_OFFLINE=1",
+        "HF_HOME=/opt/hf-home",
+    ):
+        assert setting in runtime
+    # tcmalloc: installed in the base stage, at the path start.sh is given (Debian bookworm's
+    # libtcmalloc-minimal4 ships /usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4).
+    assert "libtcmalloc-minimal4" in stages(dockerfile)["base"]
+    assert "TCMALLOC=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4" in runtime
+
+
+def test_dockerfile_bakes_everything_a1111_fetches_on_first_start(dockerfile):
+    webui = stages(dockerfile)["webui"]
+    assert "ARG GIT_VERSION=v1.9.3" in webui
+    assert "ARG GIT_REPO_URL=https://github.com/AUTOMATIC1111/stable-diffusion-webui.git" in webui
+    assert "'setuptools<70'" in webui
+    assert "clone_repositories.sh repositories" in webui
+    assert "ARG STABLE_DIFFUSION_REPO=https://github.com/w-e-w/stablediffusion.git" in webui
+    assert "requirements_versions.txt" in webui
+    assert webui.count("openai/clip-vit-large-patch14") >= 4  # fetched, then loaded offline
+    assert "HF_HUB_OFFLINE=1" in webui
+
+
+def test_every_pip_install_uses_the_pip_cache_mount(dockerfile):
+    for stage, body in stages(dockerfile).items():
+        for run in re.findall(r"^RUN .*$", body, re.M):
+            if "pip install" in run:
+                assert "--mount=type=cache,target=/root/.cache/pip" in run, (stage, run)
+
+
+def test_models_stage_verifies_with_the_fetcher(dockerfile):
+    models = stages(dockerfile)["models"]
+    assert "ARG MODEL_NAME=awportrait_v14" in models
+    assert "source=models/${MODEL_NAME}" in models
+    assert "fetch_models.py fetch" in models and "--local-dir" in models
+    assert "type=secret,id=CIVITAI_TOKEN,required=false" in models
+
+
+# ----------------------------------------------------------------------------- shell scripts
+
+
+def shell_scripts() -> list[Path]:
+    return [ROOT / "src" / "start.sh", *sorted((ROOT / "docker").glob("*.sh"))]
+
+
+def test_shellcheck_is_clean():
+    shellcheck = tool("shellcheck")
+    if not shellcheck:
+        pytest.skip("shellcheck is not installed")
+    proc = subprocess.run(
+        [shellcheck, *map(str, shell_scripts())], cwd=ROOT, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_scripts_are_executable():
+    for path in [*shell_scripts(), ROOT / "docker" / "fetch_models.py"]:
+        assert os.access(path, os.X_OK), path
+
+
+def _git(*args, cwd):
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+@pytest.fixture
+def local_repos(tmp_path):
+    """Five local repositories with two commits each; returns {name: (url, first, second)}."""
+    repos = {}
+    for name in ("assets", "sd", "sgm", "kdiff", "blip"):
+        path = tmp_path / "src" / name
+        path.mkdir(parents=True)
+        _git("init", "-q", cwd=path)
+        _git("config", "uploadpack.allowAnySHA1InWant", "true", cwd=path)
+        (path / "f").write_text(f"{name} 1")
+        _git("add", "f", cwd=path)
+        _git("commit", "-qm", f"{name} first", cwd=path)
+        first = _git("rev-parse", "HEAD", cwd=path)
+        (path / "f").write_text(f"{name} 2")
+        _git("commit", "-qam", f"{name} second", cwd=path)
+        second = _git("rev-parse", "HEAD", cwd=path)
+        repos[name] = (f"file://{path}", first, second)
+    return repos
+
+
+def test_clone_repositories_uses_the_pins_of_launch_utils(tmp_path, local_repos):
+    webui = tmp_path / "webui"
+    (webui / "modules").mkdir(parents=True)
+    # The pins as A1111 writes them; ASSETS_COMMIT_HASH is overridden from the environment below.
+    pins = {
+        "ASSETS_COMMIT_HASH": "0" * 40,  # overridden from the environment below
+        "STABLE_DIFFUSION_COMMIT_HASH": local_repos["sd"][1],
+        "STABLE_DIFFUSION_XL_COMMIT_HASH": local_repos["sgm"][1],
+        "K_DIFFUSION_COMMIT_HASH": local_repos["kdiff"][1],
+        "BLIP_COMMIT_HASH": local_repos["blip"][1],
+    }
+    # The pins as A1111's launch_utils.py writes them.
+    (webui / "modules" / "launch_utils.py").write_text(
+        "".join(
+            f"    {var.lower()} = os.environ.get('{var}', \"{commit}\")\n"
+            for var, commit in pins.items()
+        )
+    )
+    env = {
+        **os.environ,
+        "ASSETS_REPO": local_repos["assets"][0],
+        "ASSETS_COMMIT_HASH": local_repos["assets"][2],
+        "STABLE_DIFFUSION_REPO": local_repos["sd"][0],
+        "STABLE_DIFFUSION_XL_REPO": local_repos["sgm"][0],
+        "K_DIFFUSION_REPO": local_repos["kdiff"][0],
+        "BLIP_REPO": local_repos["blip"][0],
+    }
+    script = ROOT / "docker" / "clone_repositories.sh"
+    proc = subprocess.run(
+        [str(script), "repositories", str(webui)], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    expected = {
+        "stable-diffusion-webui-assets": local_repos["assets"][2],  # environment override
+        "stable-diffusion-stability-ai": local_repos["sd"][1],  # launch_utils.py pins
+        "generative-models": local_repos["sgm"][1],
+        "k-diffusion": local_repos["kdiff"][1],
+        "BLIP": local_repos["blip"][1],
+    }
+    for name, commit in expected.items():
+        assert _git("rev-parse", "HEAD", cwd=webui / "repositories" / name) == commit, name
+
+
+def test_clone_repositories_checks_out_a_tag(tmp_path, local_repos):
+    url, first, _ = local_repos["assets"]
+    _git("tag", "v1.9.3", first, cwd=url.removeprefix("file://"))
+    dest = tmp_path / "checkout"
+    script = ROOT / "docker" / "clone_repositories.sh"
+    proc = subprocess.run(
+        [str(script), "checkout", url, "v1.9.3", str(dest)], capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert _git("rev-parse", "HEAD", cwd=dest) == first
+
+
+def test_clone_repositories_fallback_pins_are_a1111_v1_9_3():
+    text = (ROOT / "docker" / "clone_repositories.sh").read_text()
+    for commit in (
+        "6f7db241d2f8ba7457bac5ca9753331f0c266917",  # assets
+        "cf1d67a6fd5ea1aa600c4df58e5b47da45f6bdbf",  # stablediffusion
+        "45c443b316737a4ab6e40413d7794a7f5657c19f",  # generative-models
+        "ab527a9a6d347f364e3d185ba6d714e22d80cb3c",  # k-diffusion
+        "48211a1594f1321b00f14c9f7a5b4813144b2fb9",  # BLIP
+    ):
+        assert commit in text
+
+
+# ----------------------------------------------------------------------------- models
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_model_manifest(model):
+    folder = ROOT / "models" / model
+    manifest = fetch_models.load_manifest(folder / "manifest.json")
+    assert manifest.name == model
+    kinds = {e.kind for e in manifest.entries}
+    assert {"checkpoint", "lora", "vae"} <= kinds
+    for entry in manifest.entries:
+        assert entry.url.startswith("https://"), entry.target
+    lcm = manifest.entry("Lora/lcm.safetensors")
+    assert lcm and lcm.sha256 == LCM_SHA256 and "lcm-lora-sdv1-5" in lcm.url
+    vae = manifest.entry("VAE/vae-ft-mse-840000-ema-pruned.safetensors")
+    assert vae and vae.sha256 == VAE_SHA256
+    # No weights in git: only the manifest and the README live in the folder.
+    tracked = {p.name for p in folder.iterdir() if p.is_file()}
+    assert {"manifest.json", "README.md"} <= tracked
+    readme = (folder / "README.md").read_text()
+    for entry in manifest.entries:
+        assert entry.filename in readme
+        if not entry.verified:
+            assert "not verified" in readme.lower() or "NOT verified" in readme
+
+
+def test_dreamshaper_checkpoint_is_verified():
+    manifest = fetch_models.load_manifest(ROOT / "models" / "dreamshaper" / "manifest.json")
+    ckpt = manifest.entry(manifest.checkpoint)
+    assert ckpt.sha256 == "879db523c30d3b9017143d56705015e15a2cb5628762c11d086fed9538abd7fd"
+    assert ckpt.size == 2132625894
+
+
+def test_weights_are_kept_out_of_git():
+    for path in (
+        "models/awportrait_v14/Stable-diffusion/awportrait_v14.safetensors",
+        "models/dreamshaper/Lora/lcm.safetensors",
+        "models/dreamshaper/embeddings/neg.pt",
+        "models/dreamshaper/VAE/x.ckpt",
+    ):
+        proc = subprocess.run(["git", "check-ignore", "-q", path], cwd=ROOT)
+        assert proc.returncode == 0, f"{path} is not ignored"
+    proc = subprocess.run(
+        ["git", "check-ignore", "-q", "models/dreamshaper/manifest.json"], cwd=ROOT
+    )
+    assert proc.returncode == 1
+
+
+def _dockerignored(path: str, patterns: list[str]) -> bool:
+    """Docker's rule: the last matching pattern wins; a pattern also matches a path's parents."""
+    ignored = False
+    parts = path.split("/")
+    prefixes = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    for raw in patterns:
+        negate = raw.startswith("!")
+        pattern = raw[1:] if negate else raw
+        pattern = pattern.rstrip("/")
+        regex = fnmatch.translate(pattern).replace(".*", "[^/]*").replace("[^/]*[^/]*", ".*")
+        if pattern.startswith("**/"):
+            regex = "(.*/)?" + fnmatch.translate(pattern[3:]).replace(".*", "[^/]*")
+        if any(re.fullmatch(regex, p) for p in prefixes):
+            ignored = not negate
+    return ignored
+
+
+def test_dockerignore_sends_only_what_the_build_uses():
+    patterns = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    for needed in (
+        "Dockerfile",
+        "requirements.txt",
+        "docker/fetch_models.py",
+        "docker/clone_repositories.sh",
+        "src/start.sh",
+        "src/handler.py",
+        "src/sdworker/worker.py",
+        "models/dreamshaper/manifest.json",
+        # A weight file put in the model folder by hand is used as it is.
+        "models/dreamshaper/Stable-diffusion/dreamshaper_8.safetensors",
+    ):
+        assert not _dockerignored(needed, patterns), needed
+    for unwanted in (
+        ".git/config",
+        ".venv/bin/python",
+        "tests/test_start_sh.py",
+        "src/x/__pycache__/a.pyc",
+    ):
+        assert _dockerignored(unwanted, patterns), unwanted
+
+
+# ----------------------------------------------------------------------------- RunPod Hub
+
+
+@pytest.fixture(scope="module")
+def hub():
+    return json.loads((ROOT / ".runpod" / "hub.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def hub_tests():
+    return json.loads((ROOT / ".runpod" / "tests.json").read_text())
+
+
+def test_hub_json(hub):
+    for key in ("title", "description", "type", "category", "config"):
+        assert hub[key], key
+    assert hub["type"] == "serverless" and hub["category"] == "image"
+    config = hub["config"]
+    assert config["runsOn"] == "GPU" and config["gpuCount"] == 1
+    assert config["containerDiskInGb"] >= 20
+    assert all(re.fullmatch(r"\d+\.\d+", v) for v in config["allowedCudaVersions"])
+    assert min(float(v) for v in config["allowedCudaVersions"]) >= 12.1  # torch 2.1.2 cu121
+    docs = (ROOT / "docs" / "deployment.md").read_text()
+    for env in config["env"]:
+        assert set(env["input"]) >= {"name", "type", "description", "default"}, env["key"]
+        assert env["input"]["type"] in ("string", "number", "boolean", "option")
+        assert f"`{env['key']}`" in docs, f"{env['key']} is not documented"
+
+
+def test_hub_tests_use_a1111_parameter_names(hub_tests):
+    tests = hub_tests["tests"]
+    assert tests
+    generation = [t for t in tests if t["input"].get("api", "txt2img") == "txt2img"]
+    assert generation
+    for test in tests:
+        assert test["name"] and isinstance(test["timeout"], int)
+    for test in generation:
+        fields = set(test["input"])
+        assert {"prompt", "steps", "cfg_scale", "sampler_name"} <= fields, test["name"]
+        assert not fields & {"num_inference_steps", "guidance_scale", "num_images_per_prompt"}
+    assert any("<lora:lcm:" in t["input"]["prompt"] for t in generation)
+    config = hub_tests["config"]
+    assert config["gpuCount"] == 1 and config["gpuTypeId"]
+    assert all({"key", "value"} <= set(e) for e in config["env"])
+
+
+def test_hub_test_inputs_pass_the_workers_validation(hub_tests):
+    from sdworker.inputs import validate
+    from sdworker.operations import DEFAULT_API, OPERATIONS
+
+    for test in hub_tests["tests"]:
+        payload = dict(test["input"])
+        api = payload.pop("api", DEFAULT_API)
+        validate(OPERATIONS[api].input, payload, {})
+
+
+def test_hub_tests_run_through_the_handler_against_the_standin(request, hub_tests):
+    try:
+        a1111 = request.getfixturevalue("a1111")
+    except pytest.FixtureLookupError:
+        pytest.skip("the stand-in A1111 fixture is not available")
+    from sdworker.config import Settings
+    from sdworker.worker import Worker
+    from tests.helpers import run_job
+
+    handler = Worker(Settings(webui_url=a1111.url, ready_timeout=10)).handle
+    for test in hub_tests["tests"]:
+        result = run_job(handler, test["input"])
+        assert "error" not in result, (test["name"], result)
+
+
+def test_every_start_sh_variable_is_documented():
+    script = (ROOT / "src" / "start.sh").read_text()
+    names = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*):[-+]", script)) - {"CURL_PID", "LD_PRELOAD"}
+    assert {"WEBUI_READY_TIMEOUT", "WEBUI_CMD", "SERVE_LOCAL_API", "REQUIRE_GPU"} <= names
+    docs = (ROOT / "docs" / "deployment.md").read_text()
+    missing = sorted(name for name in names if f"`{name}`" not in docs)
+    assert not missing, f"not in docs/deployment.md: {missing}"
+
+
+def test_deployment_doc_covers_build_run_and_deploy():
+    docs = (ROOT / "docs" / "deployment.md").read_text()
+    for text in (
+        "docker buildx bake",
+        "--set default.args.MODEL_NAME=dreamshaper",
+        "docker run --rm --gpus all",
+        "docker buildx bake cpu",
+        "/runpod-volume",
+        "refresh_worker",
+        "HF_HUB_OFFLINE",
+    ):
+        assert text in docs, text

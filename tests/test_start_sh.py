@@ -1,0 +1,584 @@
+"""src/start.sh on the host, against the stand-in A1111 (its launch command made configurable).
+
+Each test starts start.sh in its own process group (killed afterwards, with everything it
+started) with small timeouts: the warm-up request happens before the handler takes a job; an
+A1111 that never becomes ready, or exits, ends start-up in a bounded, clear failure; an A1111
+killed mid-run is noticed at once and the next job fails fast with refresh_worker; the GPU check;
+the default A1111 command line, network-volume links and tcmalloc.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+
+ROOT = Path(__file__).resolve().parents[1]
+START = ROOT / "src" / "start.sh"
+PY = sys.executable
+HANDLER_UP_TIMEOUT = 25
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def standin_cmd(port: int, *args: str) -> str:
+    return shlex.join(
+        [PY, "-m", "tests.a1111_standin", "--host", "127.0.0.1", "--port", str(port), *args]
+    )
+
+
+class Run:
+    def __init__(self, env: dict, tmp: Path):
+        self.env = env
+        self.tmp = tmp
+        self.out_path = tmp / "start.out"
+        self.started = time.monotonic()
+        self._out = open(self.out_path, "w")  # noqa: SIM115 (closed in stop())
+        self.proc = subprocess.Popen(
+            [str(START)],
+            cwd=ROOT,
+            env=env,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+    @property
+    def output(self) -> str:
+        return self.out_path.read_text(errors="replace")
+
+    def wait_for(self, text: str, timeout: float = 15) -> float:
+        """Seconds until `text` appears in start.sh's output."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if text in self.output:
+                return time.monotonic()
+            time.sleep(0.02)
+        raise AssertionError(f"{text!r} did not appear within {timeout}s:\n{self.output}")
+
+    def wait_exit(self, timeout: float) -> int:
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            raise AssertionError(
+                f"start.sh still running after {timeout}s:\n{self.output}"
+            ) from None
+
+    def webui_pid(self) -> int:
+        return int(Path(self.env["WEBUI_PID_FILE"]).read_text())
+
+    def wait_handler_api(self) -> str:
+        url = f"http://127.0.0.1:{self.env['RP_API_PORT']}"
+        deadline = time.monotonic() + HANDLER_UP_TIMEOUT
+        while time.monotonic() < deadline:
+            assert self.proc.poll() is None, f"start.sh exited:\n{self.output}"
+            try:
+                requests.get(url + "/docs", timeout=1)
+                return url
+            except requests.ConnectionError:
+                time.sleep(0.05)
+        raise AssertionError(f"the handler's local API did not come up:\n{self.output}")
+
+    def stop(self) -> None:
+        for pid in {self.proc.pid, *_pid_or_none(self.env["WEBUI_PID_FILE"])}:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+        with contextlib.suppress(OSError, ValueError):
+            os.kill(self.webui_pid(), signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.proc.wait(timeout=5)
+        self._out.close()
+
+
+def _pid_or_none(path: str) -> set[int]:
+    try:
+        pid = int(Path(path).read_text())
+        return {os.getpgid(pid)}
+    except (OSError, ValueError):
+        return set()
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def start_sh(tmp_path):
+    runs: list[Run] = []
+
+    def run(**overrides) -> Run:
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("WEBUI_", "RP_", "RUNPOD_")) and k not in ("HANDLER", "TCMALLOC")
+        }
+        env.update(
+            PYTHONPATH=str(ROOT),
+            RUNPOD_LOG_LEVEL="INFO",
+            REQUIRE_GPU="0",
+            WEBUI_DIR=str(tmp_path / "no-webui-dir"),
+            WEBUI_LOG=str(tmp_path / "webui.log"),
+            WEBUI_PID_FILE=str(tmp_path / "webui.pid"),
+            WEBUI_EXIT_FILE=str(tmp_path / "webui.exit"),
+            WEBUI_POLL_INTERVAL="0.05",
+            MODELS_VOLUME_DIR=str(tmp_path / "no-volume"),
+            NO_TCMALLOC="1",
+            RP_API_HOST="127.0.0.1",
+            RP_API_PORT=str(free_port()),
+            HANDLER=f"{PY} src/handler.py",
+        )
+        for key, value in overrides.items():
+            if value is None:
+                env.pop(key, None)
+            else:
+                env[key] = str(value)
+        runs.append(Run(env, tmp_path))
+        return runs[-1]
+
+    yield run
+    for r in runs:
+        r.stop()
+
+
+@pytest.fixture
+def standin_port():
+    return free_port()
+
+
+def stats(port: int) -> dict:
+    return requests.get(f"http://127.0.0.1:{port}/__standin__/stats", timeout=5).json()
+
+
+def txt2img_job(**extra) -> dict:
+    return {"input": {"prompt": "a lighthouse", "steps": 2, "width": 64, "height": 64, **extra}}
+
+
+# ----------------------------------------------------------------------------- warm-up
+
+
+def test_warm_up_happens_before_the_handler_takes_a_job(start_sh, standin_port):
+    run = start_sh(
+        WEBUI_URL=f"http://127.0.0.1:{standin_port}",
+        WEBUI_CMD=standin_cmd(standin_port, "--model-load-seconds", "1.5"),
+        SERVE_LOCAL_API=1,
+    )
+    api = run.wait_handler_api()
+    handler_up = time.time()
+    before = stats(standin_port)
+    # Exactly one generation so far: the warm-up, a 64x64 one-step txt2img, sent first...
+    assert before["counts"].get("POST /sdapi/v1/txt2img") == 1
+    first = before["requests"][0]
+    assert (first["method"], first["path"]) == ("POST", "/sdapi/v1/txt2img")
+    warm_up = before["payloads"][0]["body"]
+    assert (warm_up["width"], warm_up["height"], warm_up["steps"]) == (64, 64, 1)
+    assert warm_up["send_images"] is False
+    # ...and the handler came up only once it had returned (the model took 1.5 s to load).
+    assert handler_up - first["t"] >= 1.0
+    out = run.output
+    assert out.index("is ready and warmed up") < out.index("starting the handler")
+
+    result = requests.post(api + "/runsync", json=txt2img_job(), timeout=30).json()
+    assert result["status"] == "COMPLETED", result
+    assert result["output"]["images"]
+    assert stats(standin_port)["counts"]["POST /sdapi/v1/txt2img"] == 2
+
+    # The PID is recorded; A1111's output goes to the log file and to stdout.
+    assert alive(run.webui_pid())
+    log = Path(run.env["WEBUI_LOG"]).read_text()
+    assert "listening on" in log and "listening on" in out
+
+
+def test_warm_up_can_be_reduced_to_a_readiness_wait(start_sh, standin_port):
+    run = start_sh(
+        WEBUI_URL=f"http://127.0.0.1:{standin_port}",
+        WEBUI_CMD=standin_cmd(standin_port),
+        WEBUI_WARMUP=0,
+        HANDLER=f"{PY} -c print('handler-ran')",
+    )
+    assert run.wait_exit(20) == 0, run.output
+    assert "handler-ran" in run.output
+    assert "POST /sdapi/v1/txt2img" not in json.dumps(stats(standin_port)["counts"])
+
+
+# ----------------------------------------------------------------------------- start-up failures
+
+
+@pytest.mark.parametrize(
+    "fault, last_attempt",
+    [
+        (["--hang"], "no answer in time"),
+        (["--start-delay", "60"], "connection refused"),
+        (["--fail-status", "500"], "HTTP 500"),
+    ],
+    ids=["hangs", "never-listens", "answers-500"],
+)
+def test_a1111_that_never_becomes_ready_fails_bounded_and_clearly(
+    start_sh, standin_port, tmp_path, fault, last_attempt
+):
+    marker = tmp_path / "handler-started"
+    run = start_sh(
+        WEBUI_URL=f"http://127.0.0.1:{standin_port}",
+        WEBUI_CMD=standin_cmd(standin_port, *fault),
+        WEBUI_READY_TIMEOUT=3,
+        HANDLER=f"touch {marker}",
+    )
+    assert run.wait_exit(12) == 1
+    elapsed = time.monotonic() - run.started
+    assert 3 <= elapsed < 10, elapsed
+    out = run.output
+    assert "A1111 was not ready after 3s (WEBUI_READY_TIMEOUT)" in out
+    assert f"last attempt: {last_attempt}" in out
+    assert not marker.exists(), "the handler must not start"
+    # start.sh stopped A1111 on its way out.
+    pid = run.webui_pid()
+    deadline = time.monotonic() + 5
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(pid)
+
+
+def test_a1111_exiting_during_start_up_fails_fast_with_its_log(start_sh, tmp_path):
+    marker = tmp_path / "handler-started"
+    run = start_sh(
+        WEBUI_URL=f"http://127.0.0.1:{free_port()}",
+        WEBUI_CMD=f"{PY} -c \"print('RuntimeError: cannot load it'); raise SystemExit(3)\"",
+        WEBUI_READY_TIMEOUT=60,
+        HANDLER=f"touch {marker}",
+    )
+    assert run.wait_exit(10) == 1
+    assert time.monotonic() - run.started < 8
+    out = run.output
+    assert "A1111 exited with status 3 before it was ready" in out
+    assert "| RuntimeError: cannot load it" in out  # the end of A1111's log
+    assert not marker.exists()
+
+
+def test_a_bad_warm_up_request_is_not_retried_for_ever(start_sh, standin_port):
+    run = start_sh(
+        WEBUI_URL=f"http://127.0.0.1:{standin_port}",
+        WEBUI_CMD=standin_cmd(standin_port),
+        WEBUI_WARMUP_PAYLOAD='{"width": "abc"}',
+        WEBUI_READY_TIMEOUT=60,
+    )
+    assert run.wait_exit(15) == 1
+    assert "refused the warm-up request with HTTP 422" in run.output
+
+
+# ----------------------------------------------------------------------------- A1111 dies later
+
+
+def test_a1111_killed_mid_run_is_noticed_at_once_and_jobs_fail_fast(start_sh, standin_port):
+    run = start_sh(
+        WEBUI_URL=f"http://127.0.0.1:{standin_port}",
+        WEBUI_CMD=standin_cmd(standin_port, "--generation-seconds", "3"),
+        SERVE_LOCAL_API=1,
+    )
+    api = run.wait_handler_api()
+    pid = run.webui_pid()
+    # A job is running when A1111 dies.
+    in_flight: dict = {}
+
+    def post_job():
+        in_flight["result"] = requests.post(api + "/runsync", json=txt2img_job(), timeout=30).json()
+
+    job_thread = threading.Thread(target=post_job, daemon=True)
+    job_thread.start()
+    deadline = time.monotonic() + 10
+    while stats(standin_port)["counts"].get("POST /sdapi/v1/txt2img", 0) < 2:
+        assert time.monotonic() < deadline, "the job never reached A1111"
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    killed = time.monotonic()
+    noticed = run.wait_for(f"A1111 (pid {pid}) EXITED with status 137", timeout=5)
+    assert noticed - killed < 1.0
+    assert Path(run.env["WEBUI_EXIT_FILE"]).read_text().strip() == "137"
+
+    # The job in flight fails at once, not after its 3 s generation or a timeout...
+    job_thread.join(timeout=15)
+    result = in_flight["result"]
+    assert result["status"] == "FAILED" and "A1111" in result["error"]
+    assert time.monotonic() - killed < 3
+    # ...and so does the next one; the handler stays up to answer them.
+    for _ in range(2):
+        asked = time.monotonic()
+        result = requests.post(api + "/runsync", json=txt2img_job(), timeout=30).json()
+        assert result["status"] == "FAILED" and "A1111" in result["error"], result
+        assert time.monotonic() - asked < 5
+    assert run.proc.poll() is None
+
+
+DRIVER = """
+import asyncio, json, os, sys
+from http.server import BaseHTTPRequestHandler, HTTPServer
+sys.path.insert(0, os.path.join(os.environ["REPO_ROOT"], "src"))
+import handler
+from runpod.serverless.modules.rp_job import run_job
+
+class Jobs(BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_POST(self):
+        job = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        result = asyncio.run(run_job(handler.handler, job))
+        data = json.dumps(result).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+print("driver ready", flush=True)
+HTTPServer(("127.0.0.1", int(os.environ["DRIVER_PORT"])), Jobs).serve_forever()
+"""
+
+
+def test_after_a1111_dies_jobs_carry_refresh_worker(start_sh, standin_port, tmp_path):
+    """What RunPod receives, through the SDK's own run_job: refresh_worker becomes stopPod."""
+    driver = tmp_path / "driver.py"
+    driver.write_text(DRIVER)
+    port = free_port()
+    run = start_sh(
+        WEBUI_URL=f"http://127.0.0.1:{standin_port}",
+        WEBUI_CMD=standin_cmd(standin_port),
+        HANDLER=f"{PY} {driver}",
+        DRIVER_PORT=port,
+        REPO_ROOT=ROOT,
+    )
+    run.wait_for("driver ready", timeout=HANDLER_UP_TIMEOUT)
+
+    def job(job_id):
+        body = {"id": job_id, **txt2img_job()}
+        return requests.post(f"http://127.0.0.1:{port}", json=body, timeout=30).json()
+
+    ok = job("before")
+    assert ok["output"]["images"] and "stopPod" not in ok
+    os.kill(run.webui_pid(), signal.SIGKILL)
+    run.wait_for("EXITED with status 137", timeout=5)
+    asked = time.monotonic()
+    failed = job("after")
+    assert time.monotonic() - asked < 5
+    assert failed["stopPod"] is True
+    assert "A1111" in failed["error"]
+
+
+def test_exit_grace_stops_the_worker_after_a1111_dies(start_sh, standin_port):
+    run = start_sh(
+        WEBUI_URL=f"http://127.0.0.1:{standin_port}",
+        WEBUI_CMD=standin_cmd(standin_port),
+        WEBUI_EXIT_GRACE=0.5,
+        HANDLER="sleep 60",
+    )
+    run.wait_for("starting the handler")
+    time.sleep(0.2)
+    os.kill(run.webui_pid(), signal.SIGKILL)
+    killed = time.monotonic()
+    assert run.wait_exit(5) == -signal.SIGTERM
+    assert 0.4 <= time.monotonic() - killed < 3
+    assert "stopping the worker (WEBUI_EXIT_GRACE=0.5)" in run.output
+
+
+# ----------------------------------------------------------------------------- GPU check
+
+
+def fake_nvidia_smi(tmp_path: Path, output: str, status: int) -> str:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    script = bin_dir / "nvidia-smi"
+    script.write_text(f"#!/bin/sh\necho '{output}'\nexit {status}\n")
+    script.chmod(0o755)
+    return f"{bin_dir}:{os.environ['PATH']}"
+
+
+def test_the_gpu_image_without_a_gpu_stops_with_a_clear_message(start_sh, tmp_path):
+    run = start_sh(
+        REQUIRE_GPU="",  # as the GPU image sets it: start.sh's default applies (required)
+        PATH=fake_nvidia_smi(tmp_path, "No devices were found", 6),
+        WEBUI_CMD="sleep 60",
+    )
+    assert run.wait_exit(5) == 1
+    out = run.output
+    assert "no NVIDIA GPU is visible to this container (nvidia-smi: No devices were found)" in out
+    assert "docker run --gpus all" in out and "WEBUI_CPU=1" in out
+    assert not Path(run.env["WEBUI_PID_FILE"]).exists(), "A1111 must not be started"
+
+
+def test_a_visible_gpu_passes_the_check(start_sh, tmp_path, standin_port):
+    run = start_sh(
+        REQUIRE_GPU=1,
+        PATH=fake_nvidia_smi(tmp_path, "GPU 0: NVIDIA GeForce RTX 4090 (UUID: GPU-x)", 0),
+        WEBUI_URL=f"http://127.0.0.1:{standin_port}",
+        WEBUI_CMD=standin_cmd(standin_port),
+        HANDLER="true",
+    )
+    assert run.wait_exit(20) == 0, run.output
+    assert "GPU: GPU 0: NVIDIA GeForce RTX 4090" in run.output
+
+
+def test_cpu_mode_skips_the_gpu_check(start_sh, tmp_path, standin_port):
+    # `docker run -e WEBUI_CPU=1` on the GPU image, whose REQUIRE_GPU and WEBUI_DEVICE_ARGS
+    # are empty: WEBUI_CPU=1 alone turns the check off.
+    run = start_sh(
+        WEBUI_CPU=1,
+        REQUIRE_GPU="",
+        WEBUI_DEVICE_ARGS="",
+        PATH=fake_nvidia_smi(tmp_path, "No devices were found", 6),
+        WEBUI_URL=f"http://127.0.0.1:{standin_port}",
+        WEBUI_CMD=standin_cmd(standin_port),
+        HANDLER="true",
+    )
+    assert run.wait_exit(20) == 0, run.output
+    assert "GPU check skipped" in run.output
+
+
+# ----------------------------------------------------------------------------- the A1111 command
+
+FAKE_LAUNCH = """
+import json, os, runpy, sys
+args = sys.argv[1:]
+with open(os.environ["RECORD_FILE"], "w") as fh:
+    json.dump({"script": sys.argv[0], "argv": args, "cwd": os.getcwd(),
+               "ld_preload": os.environ.get("LD_PRELOAD")}, fh)
+sys.argv = ["a1111_standin", "--host", args[args.index("--server-name") + 1],
+            "--port", args[args.index("--port") + 1]]
+runpy.run_module("tests.a1111_standin", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.fixture
+def fake_webui(tmp_path):
+    """An A1111 directory whose launch.py records how it was started, then runs the stand-in."""
+    webui = tmp_path / "webui"
+    (webui / "models" / "Stable-diffusion").mkdir(parents=True)
+    (webui / "launch.py").write_text(FAKE_LAUNCH)
+    (webui / "models" / "Stable-diffusion" / "baked.safetensors").write_bytes(b"weights")
+    (webui / "baked-model.txt").write_text("models/Stable-diffusion/baked.safetensors\n")
+    return webui
+
+
+def shared_library() -> str:
+    for candidate in ("/lib/x86_64-linux-gnu/libm.so.6", "/usr/lib/x86_64-linux-gnu/libm.so.6"):
+        if os.path.exists(candidate):
+            return candidate
+    pytest.skip("no libm.so.6 to preload")
+
+
+def test_default_a1111_command_line(start_sh, fake_webui, tmp_path, standin_port):
+    record = tmp_path / "launch.json"
+    handler = tmp_path / "handler.py"
+    handler.write_text("import os, sys\nprint('HANDLER', os.environ['WEBUI_URL'], sys.argv[1:])\n")
+    run = start_sh(
+        WEBUI_DIR=fake_webui,
+        WEBUI_PYTHON=PY,
+        WEBUI_URL=f"http://127.0.0.1:{standin_port}",
+        WEBUI_EXTRA_ARGS="--medvram --api-log",
+        RECORD_FILE=record,
+        NO_TCMALLOC=0,
+        TCMALLOC=shared_library(),
+        HANDLER=f"{PY} {handler}",
+        SERVE_LOCAL_API=1,
+    )
+    assert run.wait_exit(20) == 0, run.output
+    launched = json.loads(record.read_text())
+    argv = launched["argv"]
+    assert launched["script"] == "launch.py" and launched["cwd"] == str(fake_webui)
+    for flag in (
+        "--nowebui",
+        "--api",
+        "--skip-prepare-environment",
+        "--no-download-sd-model",
+        "--no-hashing",
+        "--opt-sdp-attention",
+        "--medvram",
+        "--api-log",
+    ):
+        assert flag in argv, flag
+    assert argv[argv.index("--port") + 1] == str(standin_port)  # taken from WEBUI_URL
+    assert argv[argv.index("--server-name") + 1] == "127.0.0.1"
+    baked = fake_webui / "models" / "Stable-diffusion" / "baked.safetensors"
+    assert argv[argv.index("--ckpt") + 1] == str(baked)
+    assert "--use-cpu" not in argv
+    assert launched["ld_preload"].split(":")[0] == shared_library()
+    ports = [
+        "--rp_serve_api",
+        "--rp_api_host",
+        "127.0.0.1",
+        "--rp_api_port",
+        run.env["RP_API_PORT"],
+    ]
+    assert f"HANDLER http://127.0.0.1:{standin_port} {ports!r}" in run.output
+
+
+def test_cpu_mode_command_line_and_no_tcmalloc_when_missing(
+    start_sh, fake_webui, tmp_path, standin_port
+):
+    record = tmp_path / "launch.json"
+    run = start_sh(
+        WEBUI_DIR=fake_webui,
+        WEBUI_PYTHON=PY,
+        WEBUI_HOST="127.0.0.1",
+        WEBUI_PORT=standin_port,
+        WEBUI_CPU=1,
+        WEBUI_CKPT=fake_webui / "models" / "Stable-diffusion" / "baked.safetensors",
+        RECORD_FILE=record,
+        NO_TCMALLOC=0,
+        TCMALLOC=tmp_path / "missing-libtcmalloc.so.4",
+        HANDLER="true",
+    )
+    assert run.wait_exit(20) == 0, run.output
+    launched = json.loads(record.read_text())
+    argv = launched["argv"]
+    assert argv[argv.index("--use-cpu") + 1] == "all"
+    assert "--no-half" in argv and "--skip-torch-cuda-test" in argv
+    assert launched["ld_preload"] is None
+
+
+def test_network_volume_models_are_linked_beside_the_baked_ones(
+    start_sh, fake_webui, tmp_path, standin_port
+):
+    volume = tmp_path / "runpod-volume" / "models"
+    for folder in ("checkpoints", "Lora", "loras", "VAE", "embeddings"):
+        (volume / folder).mkdir(parents=True)
+        (volume / folder / f"from-volume-{folder}.safetensors").write_bytes(b"x")
+    run = start_sh(
+        WEBUI_DIR=fake_webui,
+        WEBUI_PYTHON=PY,
+        WEBUI_URL=f"http://127.0.0.1:{standin_port}",
+        RECORD_FILE=tmp_path / "launch.json",
+        MODELS_VOLUME_DIR=volume,
+        HANDLER="true",
+    )
+    assert run.wait_exit(20) == 0, run.output
+    expected = {
+        "models/Stable-diffusion/runpod-volume-checkpoints": "checkpoints",
+        "models/Lora/runpod-volume": "Lora",
+        "models/Lora/runpod-volume-loras": "loras",
+        "models/VAE/runpod-volume": "VAE",
+        "embeddings/runpod-volume": "embeddings",
+    }
+    for link, folder in expected.items():
+        path = fake_webui / link
+        assert path.is_symlink() and path.resolve() == (volume / folder).resolve(), link
+        assert (path / f"from-volume-{folder}.safetensors").is_file()
+    # The baked checkpoint is still the one A1111 starts with.
+    assert (fake_webui / "models/Stable-diffusion/baked.safetensors").is_file()
+    assert not (fake_webui / "models/ControlNet").exists()
