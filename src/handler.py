@@ -25,8 +25,9 @@ def get_worker() -> Worker:
     return _worker
 
 
-def handler(job: dict):
-    return get_worker().handle(job)
+async def handler(job: dict):
+    # Async, so that RunPod's cancel reaches the job (and A1111 is interrupted).
+    return await get_worker().handle(job)
 
 
 def main() -> None:

@@ -10,11 +10,11 @@ import pytest
 
 from sdworker.errors import JobError
 from sdworker.inputs import (
+    WORKER_FIELDS,
     ExtrasInput,
     Img2ImgInput,
     InterrogateInput,
     OptionsInput,
-    OutputChoice,
     PngInfoInput,
     Txt2ImgInput,
     is_path_option,
@@ -46,7 +46,7 @@ def test_fields_match_the_real_a1111_schema(model, schema):
     if not OPENAPI.exists():
         pytest.skip(f"{OPENAPI} is absent: the real A1111 schema is needed for this check")
     real = json.loads(OPENAPI.read_text())["components"]["schemas"][schema]["properties"]
-    assert set(model.model_fields) - set(OutputChoice.model_fields) == set(real)
+    assert set(model.model_fields) - WORKER_FIELDS == set(real)
     json_types = {"integer": int, "number": float, "string": str, "boolean": bool}
     for name, spec in real.items():
         if spec.get("type") in json_types:
@@ -77,6 +77,8 @@ def test_valid_payload_passes_and_only_given_fields_are_sent():
         ({"enable_hr": True}, ["denoising_strength", "enable_hr"]),
         ({"hr_scale": 8}, ["hr_scale"]),
         ({"styles": "x"}, ["styles", "list"]),
+        ({"override_settings_restore_afterwards": False}, ["setOptions", "leak"]),
+        ({"timeout": 0}, ["timeout", "JOB_TIMEOUT"]),
     ],
 )
 def test_bad_values_are_named_with_what_is_allowed(payload, words):

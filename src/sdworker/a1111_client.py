@@ -47,7 +47,7 @@ def _retry_policy() -> Retry:
 
 def _session(retry: Retry | int) -> requests.Session:
     session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=4)
+    adapter = HTTPAdapter(max_retries=retry, pool_connections=1, pool_maxsize=16)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
@@ -69,6 +69,23 @@ class A1111Client:
     def generate(self, route: str, payload: dict) -> Any:
         """A long POST (txt2img, img2img, extras...): the generation timeout, never retried."""
         return self.post(route, payload, timeout=self.settings.generation_timeout)
+
+    def interrupt(self) -> bool:
+        """Ask A1111 to stop the current generation. Sent once: a retry could stop the next job."""
+        try:
+            resp = self._probe.post(self.base_url + "/sdapi/v1/interrupt", timeout=(1.0, 5.0))
+        except requests.RequestException:
+            return False
+        return resp.status_code == 200
+
+    def progress(self, with_image: bool) -> dict | None:
+        """A1111's progress, or None when it cannot say right now (never raises)."""
+        query = "" if with_image else "?skip_current_image=true"
+        try:
+            resp = self._probe.get(self.base_url + "/sdapi/v1/progress" + query, timeout=(0.5, 2.0))
+            return resp.json() if resp.status_code == 200 else None
+        except (requests.RequestException, ValueError):
+            return None
 
     def is_answering(self) -> bool:
         try:
@@ -147,8 +164,8 @@ def error_from_response(status: int, body: Any, route: str) -> JobError:
             f": {reason}" if reason else ""
         )
         if status >= 500 and any(marker in reason for marker in _BROKEN_ENGINE_MARKERS):
-            return EngineError(message)
-        return JobError(message)
+            return EngineError(message, status)
+        return JobError(message, status)
     if status in (404, 405) and isinstance(body, dict):
         return JobError(f"A1111 has no {route} route ({status} {body.get('detail')})")
     if status >= 500:

@@ -32,8 +32,15 @@ class Settings:
     connect_timeout: float = 3.0
     # Reads of lists, options and other quick routes.
     read_timeout: float = 60.0
-    # One generation (txt2img, img2img, extras, interrogate): stays under RunPod's 600 s default.
-    generation_timeout: float = 590.0
+    # Whole-job bound (a job's own `timeout` may only shorten it): under RunPod's 600 s default.
+    job_timeout: float = 580.0
+    # HTTP read bound of one generation; longer than job_timeout, which acts first.
+    generation_timeout: float = 600.0
+    # After an interrupt, how long A1111 gets to stop before it counts as hung.
+    interrupt_grace: float = 10.0
+    progress_interval: float = 1.0
+    # This many A1111 5xx answers in a row mean the engine is broken, not the inputs.
+    failure_burst: int = 3
     max_dimension: int = 2048
     # Decoded size cap for each incoming image (init_images, mask, extras image...).
     max_image_bytes: int = 20 * 1024 * 1024
@@ -49,7 +56,11 @@ class Settings:
             ready_timeout=_env_float("WEBUI_READY_TIMEOUT", cls.ready_timeout),
             connect_timeout=_env_float("WEBUI_CONNECT_TIMEOUT", cls.connect_timeout),
             read_timeout=_env_float("WEBUI_READ_TIMEOUT", cls.read_timeout),
+            job_timeout=_env_float("JOB_TIMEOUT", cls.job_timeout),
             generation_timeout=_env_float("WEBUI_GENERATION_TIMEOUT", cls.generation_timeout),
+            interrupt_grace=_env_float("INTERRUPT_GRACE", cls.interrupt_grace),
+            progress_interval=_env_float("PROGRESS_INTERVAL", cls.progress_interval),
+            failure_burst=_env_int("FAILURE_BURST", cls.failure_burst),
             max_dimension=_env_int("MAX_DIMENSION", cls.max_dimension),
             max_image_bytes=_env_int("MAX_IMAGE_BYTES", cls.max_image_bytes),
             max_result_bytes=_env_int("MAX_RESULT_BYTES", cls.max_result_bytes),

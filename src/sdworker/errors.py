@@ -11,9 +11,11 @@ class JobError(Exception):
 
     refresh_worker = False
 
-    def __init__(self, message: str):
+    def __init__(self, message: str, a1111_status: int | None = None):
         super().__init__(message)
         self.message = message
+        # Set when A1111 itself answered with this HTTP status (counted for 5xx bursts).
+        self.a1111_status = a1111_status
 
     def to_result(self) -> dict:
         result: dict = {"error": self.message}

@@ -122,8 +122,10 @@ class GenerationInput(Input):
     override_settings: dict[str, Any] | None = Field(
         None, description="A1111 options for this job only (names from getOptions; no paths)."
     )
-    override_settings_restore_afterwards: bool | None = Field(
-        None, description=_doc("Restore overridden options after the job.", True)
+    override_settings_restore_afterwards: Literal[True] | None = Field(
+        None,
+        description="Only true (A1111's default): a job's overrides never leak into the next "
+        "job; use setOptions for lasting changes.",
     )
     refiner_checkpoint: Name | None = Field(None, description="Refiner model (from getModels).")
     refiner_switch_at: Unit | None = Field(
@@ -171,7 +173,25 @@ class OutputChoice(Input):
     )
 
 
-class Txt2ImgInput(OutputChoice, GenerationInput):
+class JobControl(Input):
+    """The worker's own fields: how the job is run. Never sent to A1111."""
+
+    timeout: float | None = Field(
+        None,
+        gt=0,
+        le=3600,
+        description="Seconds before the job is interrupted; at most JOB_TIMEOUT (default 580).",
+    )
+    progress_images: bool | None = Field(
+        None, description="Send small preview images with progress updates. Default: false."
+    )
+
+
+# Fields of the worker itself; every other field is A1111's.
+WORKER_FIELDS = frozenset(OutputChoice.model_fields) | frozenset(JobControl.model_fields)
+
+
+class Txt2ImgInput(OutputChoice, JobControl, GenerationInput):
     enable_hr: bool | None = Field(None, description=_doc("Hires fix second pass.", False))
     firstphase_width: OptionalDimension | None = Field(None, description="0 or a size (legacy).")
     firstphase_height: OptionalDimension | None = Field(None, description="0 or a size (legacy).")
@@ -198,7 +218,7 @@ class Txt2ImgInput(OutputChoice, GenerationInput):
         return self
 
 
-class Img2ImgInput(OutputChoice, GenerationInput):
+class Img2ImgInput(OutputChoice, JobControl, GenerationInput):
     init_images: list[B64Image] = Field(
         ...,
         min_length=1,

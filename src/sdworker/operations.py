@@ -60,6 +60,8 @@ class Operation:
     input: type[Input]
     run: Run
     summary: str
+    # Runs A1111's generation: one at a time, interruptible, with progress.
+    generates: bool = False
 
 
 def _get(route: str) -> Run:
@@ -137,13 +139,11 @@ def _set_options(ctx: Context, payload: dict, _job_id: str) -> dict:
 
 
 _TABLE = (
-    Operation("txt2img", Txt2ImgInput, _generate("/sdapi/v1/txt2img"), "Text to image."),
-    Operation(
-        "img2img", Img2ImgInput, _generate("/sdapi/v1/img2img"), "Image to image, inpainting."
-    ),
-    Operation("extras", ExtrasInput, _extras, "Upscale one image."),
+    Operation("txt2img", Txt2ImgInput, _generate("/sdapi/v1/txt2img"), "Text to image.", True),
+    Operation("img2img", Img2ImgInput, _generate("/sdapi/v1/img2img"), "Image to image.", True),
+    Operation("extras", ExtrasInput, _extras, "Upscale one image.", True),
     Operation("pngInfo", PngInfoInput, _png_info, "Read the generation parameters of a PNG."),
-    Operation("interrogate", InterrogateInput, _interrogate, "Caption an image."),
+    Operation("interrogate", InterrogateInput, _interrogate, "Caption an image.", True),
     Operation("getLoras", NoInput, _get("/sdapi/v1/loras"), "List LoRAs."),
     Operation("refreshLoras", NoInput, _refresh_loras, "Rescan the LoRA folder, then list."),
     Operation("getOptions", NoInput, _get("/sdapi/v1/options"), "All A1111 options."),

@@ -1,32 +1,66 @@
-"""Job lifecycle: readiness, validation, dispatch through the operations table, one log line."""
+"""Job lifecycle: readiness, validation, one generation at a time, progress, timeouts,
+cancellation, engine faults, and one log line per job."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
+from . import progress
 from .a1111_client import A1111Client
 from .catalog import Catalog
 from .config import Settings
 from .errors import EngineError, JobError
 from .inputs import validate
-from .operations import DEFAULT_API, OPERATIONS, Context
+from .operations import DEFAULT_API, OPERATIONS, Context, Operation
 from .outputs import OutputHandler
 from .storage import Bucket
 
 log = logging.getLogger("sdworker")
 
 
+@dataclass
+class Call:
+    """One validated job, ready to run."""
+
+    job: dict
+    operation: Operation
+    payload: dict
+    timeout: float
+    progress_images: bool
+    # Set when the job has ended (timeout, cancel) before its turn came: it must not run.
+    abandoned: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def job_id(self) -> str:
+        return str(self.job.get("id"))
+
+
 class Worker:
-    def __init__(self, settings: Settings, bucket: Bucket | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        bucket: Bucket | None = None,
+        progress_sink: progress.Sink | None = None,
+    ):
         self.settings = settings
         self.client = A1111Client(settings)
         outputs = OutputHandler(settings.max_result_bytes, *_bucket(bucket))
         self.context = Context(self.client, Catalog(self.client), settings, outputs)
+        self.progress_sink = progress_sink or progress.default_sink()
         self._ready_lock = threading.Lock()
         self._ready: bool | None = None
+        # A1111 generates one job at a time; holding this while it does lets an interrupt
+        # or a progress reading be attributed to the right job.
+        self._generation_lock = threading.Lock()
+        self._generating: str | None = None
+        self._failures_in_a_row = 0
+
+    # --- readiness -------------------------------------------------------------------------
 
     def ensure_ready(self) -> None:
         """Wait once, bounded, for A1111; after a timeout all jobs fail and ask for a new worker."""
@@ -47,24 +81,34 @@ class Worker:
                 "this worker is being replaced"
             )
 
-    def handle(self, job: dict) -> Any:
+    # --- one job ---------------------------------------------------------------------------
+
+    async def handle(self, job: dict) -> Any:
+        """The RunPod handler: always returns the job's answer, except when RunPod cancels it."""
         started = time.monotonic()
-        job_input = job.get("input") if isinstance(job, dict) else None
-        api = job_input.get("api", DEFAULT_API) if isinstance(job_input, dict) else None
-        outcome = "ok"
+        outcome, result = "error", None
         try:
-            result = self._run(job_input, str(job.get("id")))
+            call = self.prepare(job)
+            await asyncio.to_thread(self.ensure_ready)
+            result = await self._run(call)
+            outcome = "ok"
         except JobError as exc:
             outcome = "engine-error" if exc.refresh_worker else "error"
             result = exc.to_result()
+        except asyncio.CancelledError:
+            outcome = "cancelled"
+            raise
         except Exception as exc:  # a bug here must still answer the job, never crash the worker
-            log.exception("unexpected failure in job %s", job.get("id"))
+            log.exception("unexpected failure in job %s", _job_id(job))
             outcome = "internal-error"
             result = {"error": f"internal worker error ({type(exc).__name__}): {exc}"}
-        _log_job(job, api, job_input, outcome, time.monotonic() - started, result)
+        finally:
+            _log_job(job, outcome, time.monotonic() - started, result)
         return result
 
-    def _run(self, job_input: Any, job_id: str) -> Any:
+    def prepare(self, job: dict) -> Call:
+        """Everything that needs no A1111: the operation and its validated parameters."""
+        job_input = job.get("input") if isinstance(job, dict) else None
         if not isinstance(job_input, dict):
             raise JobError(
                 'input must be a JSON object, e.g. {"api": "txt2img", "prompt": "a cat"}'
@@ -74,13 +118,98 @@ class Worker:
         operation = OPERATIONS.get(api) if isinstance(api, str) else None
         if operation is None:
             raise JobError(f"api: unknown operation {api!r}; valid: {', '.join(OPERATIONS)}")
-        context = {
+        limits = {
             "max_dimension": self.settings.max_dimension,
             "max_image_bytes": self.settings.max_image_bytes,
         }
-        args = validate(operation.input, payload, context)
-        self.ensure_ready()
-        return operation.run(self.context, args, job_id)
+        args = validate(operation.input, payload, limits)
+        timeout = min(
+            args.pop("timeout", None) or self.settings.job_timeout, self.settings.job_timeout
+        )
+        with_images = bool(args.pop("progress_images", False))
+        return Call(job, operation, args, timeout, with_images)
+
+    async def _run(self, call: Call) -> Any:
+        work = asyncio.ensure_future(asyncio.to_thread(self._execute, call))
+        # An abandoned job's thread may still fail later; nobody is waiting for it then.
+        work.add_done_callback(lambda done: done.cancelled() or done.exception())
+        reporter = None
+        if call.operation.generates:
+            reporter = asyncio.ensure_future(self._report_progress(call))
+        try:
+            # shield: on a timeout or cancel the thread finishes on its own; we stop A1111.
+            return await asyncio.wait_for(asyncio.shield(work), call.timeout)
+        except asyncio.TimeoutError:
+            return await self._stop(call, work, f"timed out after {call.timeout:g} s")
+        except asyncio.CancelledError:
+            call.abandoned.set()
+            await asyncio.to_thread(self._interrupt, call)
+            raise
+        finally:
+            if reporter is not None:
+                reporter.cancel()
+
+    async def _report_progress(self, call: Call) -> None:
+        interval = self.settings.progress_interval
+        while self._generating != call.job_id:  # not our turn yet: nothing to report
+            await asyncio.sleep(min(interval, 0.05))
+        await progress.report(
+            self.client, call.job, self.progress_sink, interval, call.progress_images
+        )
+
+    async def _stop(self, call: Call, work: asyncio.Future, reason: str) -> Any:
+        call.abandoned.set()
+        interrupted = await asyncio.to_thread(self._interrupt, call)
+        if interrupted:
+            done, _ = await asyncio.wait({work}, timeout=self.settings.interrupt_grace)
+            if not done:
+                raise EngineError(
+                    f"job {reason}; A1111 did not stop within {self.settings.interrupt_grace:g} s "
+                    "of the interrupt, so it is treated as hung"
+                )
+        raise JobError(f"job {reason} (JOB_TIMEOUT or the job's timeout); A1111 was interrupted")
+
+    def _interrupt(self, call: Call) -> bool:
+        """Interrupt A1111 if it is working on this job; True when it was."""
+        if self._generating != call.job_id:
+            return False
+        log.info("job id=%s: interrupting A1111", call.job_id)
+        self.client.interrupt()
+        return True
+
+    def _execute(self, call: Call) -> Any:
+        """The blocking part, in a worker thread."""
+        if not call.operation.generates:
+            return self._counting_failures(call)
+        with self._generation_lock:
+            if call.abandoned.is_set():
+                raise JobError("job ended before its turn")
+            self._generating = call.job_id
+            try:
+                return self._counting_failures(call)
+            finally:
+                self._generating = None
+
+    def _counting_failures(self, call: Call) -> Any:
+        try:
+            result = call.operation.run(self.context, call.payload, call.job_id)
+        except JobError as exc:
+            if not (exc.a1111_status and exc.a1111_status >= 500) or exc.refresh_worker:
+                raise
+            self._failures_in_a_row += 1
+            if self._failures_in_a_row >= self.settings.failure_burst:
+                raise EngineError(
+                    f"{exc.message} ({self._failures_in_a_row} A1111 failures in a row: "
+                    "the engine looks broken)",
+                    exc.a1111_status,
+                ) from exc
+            raise
+        self._failures_in_a_row = 0
+        return result
+
+
+def _job_id(job: Any) -> Any:
+    return job.get("id") if isinstance(job, dict) else None
 
 
 def _bucket(given: Bucket | None) -> tuple[Bucket | None, str | None]:
@@ -94,26 +223,21 @@ def _bucket(given: Bucket | None) -> tuple[Bucket | None, str | None]:
         return None, str(exc)
 
 
-def _log_job(job, api, job_input, outcome, seconds, result) -> None:
+def _log_job(job: Any, outcome: str, seconds: float, result: Any) -> None:
+    job_input = job.get("input") if isinstance(job, dict) else None
     fields = job_input if isinstance(job_input, dict) else {}
-    size = f"{fields.get('width', '-')}x{fields.get('height', '-')}"
+    images = result.get("images") if isinstance(result, dict) else None
     log.info(
-        "job id=%s api=%s size=%s steps=%s duration=%.3fs outcome=%s",
-        job.get("id") if isinstance(job, dict) else None,
-        api,
-        size,
+        "job id=%s api=%s size=%sx%s steps=%s images=%s duration=%.3fs outcome=%s",
+        _job_id(job),
+        fields.get("api", DEFAULT_API) if job_input is not None else None,
+        fields.get("width", "-"),
+        fields.get("height", "-"),
         fields.get("steps", "-"),
+        len(images) if isinstance(images, list) else "-",
         seconds,
         outcome,
     )
-    if outcome != "ok" and isinstance(result, dict):
-        log.info(
-            "job id=%s error: %s",
-            job.get("id") if isinstance(job, dict) else None,
-            result.get("error"),
-        )
-    log.debug(
-        "job id=%s prompt=%r",
-        job.get("id") if isinstance(job, dict) else None,
-        fields.get("prompt"),
-    )
+    if isinstance(result, dict) and "error" in result:
+        log.info("job id=%s error: %s", _job_id(job), result["error"])
+    log.debug("job id=%s prompt=%r", _job_id(job), fields.get("prompt"))
