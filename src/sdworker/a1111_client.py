@@ -66,10 +66,6 @@ class A1111Client:
     def post(self, route: str, payload: Any = None, *, timeout: float | None = None) -> Any:
         return self._request("POST", route, payload, timeout or self.settings.read_timeout)
 
-    def generate(self, route: str, payload: dict) -> Any:
-        """A long POST (txt2img, img2img, extras...): the generation timeout, never retried."""
-        return self.post(route, payload, timeout=self.settings.generation_timeout)
-
     def interrupt(self) -> bool:
         """Ask A1111 to stop the current generation. Sent once: a retry could stop the next job."""
         try:

@@ -34,8 +34,6 @@ class Settings:
     read_timeout: float = 60.0
     # Whole-job bound (a job's own `timeout` may only shorten it): under RunPod's 600 s default.
     job_timeout: float = 580.0
-    # HTTP read bound of one generation; longer than job_timeout, which acts first.
-    generation_timeout: float = 600.0
     # After an interrupt, how long A1111 gets to stop before it counts as hung.
     interrupt_grace: float = 10.0
     progress_interval: float = 1.0
@@ -57,7 +55,6 @@ class Settings:
             connect_timeout=_env_float("WEBUI_CONNECT_TIMEOUT", cls.connect_timeout),
             read_timeout=_env_float("WEBUI_READ_TIMEOUT", cls.read_timeout),
             job_timeout=_env_float("JOB_TIMEOUT", cls.job_timeout),
-            generation_timeout=_env_float("WEBUI_GENERATION_TIMEOUT", cls.generation_timeout),
             interrupt_grace=_env_float("INTERRUPT_GRACE", cls.interrupt_grace),
             progress_interval=_env_float("PROGRESS_INTERVAL", cls.progress_interval),
             failure_burst=_env_int("FAILURE_BURST", cls.failure_burst),

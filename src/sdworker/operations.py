@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import json
+import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .a1111_client import A1111Client
@@ -39,19 +40,19 @@ class Context:
     def resolve_image_urls(self, payload: dict) -> None:
         """Replace image URLs by the downloaded images, as base64 (A1111 takes only that)."""
         limit, timeout = self.settings.max_image_bytes, self.settings.image_url_timeout
-        for field in IMAGE_FIELDS:
-            value = payload.get(field)
+        for name in IMAGE_FIELDS:
+            value = payload.get(name)
             if isinstance(value, str) and is_url(value):
-                payload[field] = fetch_as_base64(field, value, limit, timeout)
+                payload[name] = fetch_as_base64(name, value, limit, timeout)
             elif isinstance(value, list):
-                payload[field] = [
-                    fetch_as_base64(f"{field}.{i}", v, limit, timeout) if is_url(v) else v
+                payload[name] = [
+                    fetch_as_base64(f"{name}.{i}", v, limit, timeout) if is_url(v) else v
                     for i, v in enumerate(value)
                 ]
 
 
-# An operation's work: (context, validated payload, job id) -> the job's output.
-Run = Callable[[Context, dict, str], Any]
+# An operation's work: (context, the call) -> the job's output.
+Run = Callable[[Context, "Call"], Any]
 
 
 @dataclass(frozen=True)
@@ -64,17 +65,40 @@ class Operation:
     generates: bool = False
 
 
+@dataclass
+class Call:
+    """One validated job, ready to run."""
+
+    job: dict
+    operation: Operation
+    payload: dict
+    timeout: float
+    progress_images: bool = False
+    # Set when the job has ended (timeout, cancel) before its turn came: it must not run.
+    abandoned: threading.Event = field(default_factory=threading.Event)
+
+    @property
+    def job_id(self) -> str:
+        return str(self.job.get("id"))
+
+    def generate(self, ctx: Context, route: str) -> Any:
+        # The HTTP wait ends shortly after the job's own timeout and the interrupt grace,
+        # so no thread outlives a hung A1111 for long.
+        read_timeout = self.timeout + ctx.settings.interrupt_grace + 1
+        return ctx.client.post(route, self.payload, timeout=read_timeout)
+
+
 def _get(route: str) -> Run:
-    return lambda ctx, _payload, _job_id: ctx.client.get(route)
+    return lambda ctx, _call: ctx.client.get(route)
 
 
 def _generate(route: str) -> Run:
-    def run(ctx: Context, payload: dict, job_id: str) -> dict:
-        output = OutputOptions.pop_from(payload)
-        check_generation(payload, ctx.catalog)
-        ctx.resolve_image_urls(payload)
-        result = shape_generation(ctx.client.generate(route, payload))
-        return ctx.outputs.finish(job_id, result, output)
+    def run(ctx: Context, call: Call) -> dict:
+        output = OutputOptions.pop_from(call.payload)
+        check_generation(call.payload, ctx.catalog)
+        ctx.resolve_image_urls(call.payload)
+        result = shape_generation(call.generate(ctx, route))
+        return ctx.outputs.finish(call.job_id, result, output)
 
     return run
 
@@ -92,43 +116,44 @@ def shape_generation(result: dict) -> dict:
     }
 
 
-def _extras(ctx: Context, payload: dict, _job_id: str) -> dict:
-    check_extras(payload, ctx.catalog)
-    ctx.resolve_image_urls(payload)
-    return ctx.client.generate("/sdapi/v1/extra-single-image", payload)
+def _extras(ctx: Context, call: Call) -> dict:
+    check_extras(call.payload, ctx.catalog)
+    ctx.resolve_image_urls(call.payload)
+    return call.generate(ctx, "/sdapi/v1/extra-single-image")
 
 
-def _interrogate(ctx: Context, payload: dict, _job_id: str) -> dict:
-    ctx.resolve_image_urls(payload)
-    return ctx.client.generate("/sdapi/v1/interrogate", payload)
+def _interrogate(ctx: Context, call: Call) -> dict:
+    ctx.resolve_image_urls(call.payload)
+    return call.generate(ctx, "/sdapi/v1/interrogate")
 
 
-def _png_info(ctx: Context, payload: dict, _job_id: str) -> dict:
-    ctx.resolve_image_urls(payload)
-    return ctx.client.post("/sdapi/v1/png-info", payload)
+def _png_info(ctx: Context, call: Call) -> dict:
+    ctx.resolve_image_urls(call.payload)
+    return ctx.client.post("/sdapi/v1/png-info", call.payload)
 
 
-def _refresh_loras(ctx: Context, _payload: dict, _job_id: str) -> list:
+def _refresh_loras(ctx: Context, _call: Call) -> list:
     ctx.client.post("/sdapi/v1/refresh-loras")
     ctx.catalog.forget("loras")
     return ctx.client.get("/sdapi/v1/loras")
 
 
-def _refresh_checkpoints(ctx: Context, _payload: dict, _job_id: str) -> list:
+def _refresh_checkpoints(ctx: Context, _call: Call) -> list:
     ctx.client.post("/sdapi/v1/refresh-checkpoints")
     ctx.catalog.forget("models")
     return ctx.client.get("/sdapi/v1/sd-models")
 
 
-def _set_options(ctx: Context, payload: dict, _job_id: str) -> dict:
+def _set_options(ctx: Context, call: Call) -> dict:
+    payload = call.payload
     if not payload:
         raise JobError(
             "setOptions needs at least one option; allowed: " + ", ".join(OptionsInput.model_fields)
         )
     check_option_values(payload, ctx.catalog)
     before = ctx.client.get("/sdapi/v1/options")
-    # Changing the model loads it inside this call: give it a generation's time.
-    ctx.client.generate("/sdapi/v1/options", payload)
+    # Changing the model loads it inside this call: give it the job's time.
+    call.generate(ctx, "/sdapi/v1/options")
     after = ctx.client.get("/sdapi/v1/options")
     changed = {
         key: {"from": before.get(key), "to": after.get(key)}

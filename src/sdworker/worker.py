@@ -7,7 +7,6 @@ import asyncio
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
 from typing import Any
 
 from . import progress
@@ -16,28 +15,11 @@ from .catalog import Catalog
 from .config import Settings
 from .errors import EngineError, JobError
 from .inputs import validate
-from .operations import DEFAULT_API, OPERATIONS, Context, Operation
+from .operations import DEFAULT_API, OPERATIONS, Call, Context
 from .outputs import OutputHandler
 from .storage import Bucket
 
 log = logging.getLogger("sdworker")
-
-
-@dataclass
-class Call:
-    """One validated job, ready to run."""
-
-    job: dict
-    operation: Operation
-    payload: dict
-    timeout: float
-    progress_images: bool
-    # Set when the job has ended (timeout, cancel) before its turn came: it must not run.
-    abandoned: threading.Event = field(default_factory=threading.Event)
-
-    @property
-    def job_id(self) -> str:
-        return str(self.job.get("id"))
 
 
 class Worker:
@@ -51,7 +33,7 @@ class Worker:
         self.client = A1111Client(settings)
         outputs = OutputHandler(settings.max_result_bytes, *_bucket(bucket))
         self.context = Context(self.client, Catalog(self.client), settings, outputs)
-        self.progress_sink = progress_sink or progress.default_sink()
+        self.progress_sink = progress_sink if progress_sink is not None else progress.default_sink()
         self._ready_lock = threading.Lock()
         self._ready: bool | None = None
         # A1111 generates one job at a time; holding this while it does lets an interrupt
@@ -127,6 +109,8 @@ class Worker:
             args.pop("timeout", None) or self.settings.job_timeout, self.settings.job_timeout
         )
         with_images = bool(args.pop("progress_images", False))
+        if with_images:
+            _ask_for_previews(args)
         return Call(job, operation, args, timeout, with_images)
 
     async def _run(self, call: Call) -> Any:
@@ -192,7 +176,7 @@ class Worker:
 
     def _counting_failures(self, call: Call) -> Any:
         try:
-            result = call.operation.run(self.context, call.payload, call.job_id)
+            result = call.operation.run(self.context, call)
         except JobError as exc:
             if not (exc.a1111_status and exc.a1111_status >= 500) or exc.refresh_worker:
                 raise
@@ -206,6 +190,14 @@ class Worker:
             raise
         self._failures_in_a_row = 0
         return result
+
+
+def _ask_for_previews(args: dict) -> None:
+    # A1111 draws a preview only every N steps (10 by default): about five per job, for
+    # this job only (override_settings are restored afterwards).
+    overrides = dict(args.get("override_settings") or {})
+    overrides.setdefault("show_progress_every_n_steps", max(1, (args.get("steps") or 20) // 5))
+    args["override_settings"] = overrides
 
 
 def _job_id(job: Any) -> Any:
