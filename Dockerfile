@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1.7
 #
 # RunPod serverless worker: AUTOMATIC1111 stable-diffusion-webui (API only) + the RunPod handler.
-# Build with `docker buildx bake` (see docker-bake.hcl and docs/deployment.md).
+# Build with `docker buildx bake` (see docker-bake.hcl and README.md).
 #
 # Stages, heaviest and most stable first, so that a code change rebuilds only the last layers:
 #   base          Python 3.10 + the system libraries A1111 needs at run time (tcmalloc, libGL...)

@@ -13,7 +13,7 @@
 # If A1111 dies later, the supervisor logs it at once; the handler keeps serving, so every job
 # gets a clear error with refresh_worker (RunPod then replaces the worker). With
 # WEBUI_EXIT_GRACE=N the supervisor also stops the handler N seconds later.
-# Every path and flag comes from the environment (see docs/deployment.md), so this script runs
+# Every path and flag comes from the environment (see README.md), so this script runs
 # on the host as well, e.g. against the project's stand-in A1111 via WEBUI_CMD.
 set -Eeuo pipefail
 

@@ -480,7 +480,7 @@ def test_hub_json(hub):
     assert config["containerDiskInGb"] >= 20
     assert all(re.fullmatch(r"\d+\.\d+", v) for v in config["allowedCudaVersions"])
     assert min(float(v) for v in config["allowedCudaVersions"]) >= 12.1  # torch 2.1.2 cu121
-    docs = (ROOT / "docs" / "deployment.md").read_text()
+    docs = (ROOT / "README.md").read_text()
     for env in config["env"]:
         assert set(env["input"]) >= {"name", "type", "description", "default"}, env["key"]
         assert env["input"]["type"] in ("string", "number", "boolean", "option")
@@ -533,13 +533,13 @@ def test_every_start_sh_variable_is_documented():
     script = (ROOT / "src" / "start.sh").read_text()
     names = set(re.findall(r"\$\{([A-Z][A-Z0-9_]*):[-+]", script)) - {"CURL_PID", "LD_PRELOAD"}
     assert {"WEBUI_READY_TIMEOUT", "WEBUI_CMD", "SERVE_LOCAL_API", "REQUIRE_GPU"} <= names
-    docs = (ROOT / "docs" / "deployment.md").read_text()
+    docs = (ROOT / "README.md").read_text()
     missing = sorted(name for name in names if f"`{name}`" not in docs)
-    assert not missing, f"not in docs/deployment.md: {missing}"
+    assert not missing, f"not in README.md: {missing}"
 
 
 def test_deployment_doc_covers_build_run_and_deploy():
-    docs = (ROOT / "docs" / "deployment.md").read_text()
+    docs = (ROOT / "README.md").read_text()
     for text in (
         "docker buildx bake",
         "--set default.args.MODEL_NAME=dreamshaper",
