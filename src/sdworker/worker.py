@@ -39,6 +39,7 @@ class Worker:
         # A1111 generates one job at a time; holding this while it does lets an interrupt
         # or a progress reading be attributed to the right job.
         self._generation_lock = threading.Lock()
+        self._state_lock = threading.Lock()  # `abandoned` and `_generating` change together
         self._generating: str | None = None
         self._failures_in_a_row = 0
 
@@ -126,8 +127,7 @@ class Worker:
         except asyncio.TimeoutError:
             return await self._stop(call, work, f"timed out after {call.timeout:g} s")
         except asyncio.CancelledError:
-            call.abandoned.set()
-            await asyncio.to_thread(self._interrupt, call)
+            await asyncio.to_thread(self._abandon, call)
             raise
         finally:
             if reporter is not None:
@@ -142,33 +142,35 @@ class Worker:
         )
 
     async def _stop(self, call: Call, work: asyncio.Future, reason: str) -> Any:
-        call.abandoned.set()
-        interrupted = await asyncio.to_thread(self._interrupt, call)
-        if interrupted:
-            done, _ = await asyncio.wait({work}, timeout=self.settings.interrupt_grace)
-            if not done:
-                raise EngineError(
-                    f"job {reason}; A1111 did not stop within {self.settings.interrupt_grace:g} s "
-                    "of the interrupt, so it is treated as hung"
-                )
+        if not await asyncio.to_thread(self._abandon, call):
+            raise JobError(f"job {reason} (JOB_TIMEOUT or the job's timeout) before it started")
+        done, _ = await asyncio.wait({work}, timeout=self.settings.interrupt_grace)
+        if not done:
+            raise EngineError(
+                f"job {reason}; A1111 did not stop within {self.settings.interrupt_grace:g} s "
+                "of the interrupt, so it is treated as hung"
+            )
         raise JobError(f"job {reason} (JOB_TIMEOUT or the job's timeout); A1111 was interrupted")
 
-    def _interrupt(self, call: Call) -> bool:
-        """Interrupt A1111 if it is working on this job; True when it was."""
-        if self._generating != call.job_id:
-            return False
-        log.info("job id=%s: interrupting A1111", call.job_id)
-        self.client.interrupt()
-        return True
+    def _abandon(self, call: Call) -> bool:
+        """Stop a job: it will not start, or A1111 is interrupted. True if it had started."""
+        with self._state_lock:
+            call.abandoned.set()
+            started = self._generating == call.job_id
+        if started:
+            log.info("job id=%s: interrupting A1111", call.job_id)
+            self.client.interrupt()
+        return started
 
     def _execute(self, call: Call) -> Any:
         """The blocking part, in a worker thread."""
         if not call.operation.generates:
             return self._counting_failures(call)
         with self._generation_lock:
-            if call.abandoned.is_set():
-                raise JobError("job ended before its turn")
-            self._generating = call.job_id
+            with self._state_lock:
+                if call.abandoned.is_set():
+                    raise JobError("job ended before its turn")
+                self._generating = call.job_id
             try:
                 return self._counting_failures(call)
             finally:
