@@ -42,6 +42,7 @@ def main() -> None:
     # anyway: each job then gets a clear error and asks RunPod for a new worker.
     try:
         worker.ensure_ready()
+        worker.context.catalog.warm()
     except JobError as exc:
         logging.getLogger("sdworker").error("%s", exc)
     runpod.serverless.start({"handler": handler})

@@ -265,3 +265,15 @@ def test_input_must_be_an_object(handler):
 def test_results_are_json_serialisable(handler):
     out = output_of(run_job(handler, {"prompt": "x", "width": 64, "height": 64}))
     json.dumps(out)
+
+
+def test_warm_catalog_spares_the_first_job_its_lookups(a1111):
+    worker = Worker(Settings(webui_url=a1111.url, ready_timeout=10))
+    worker.context.catalog.warm()
+    before = a1111.stats()["counts"]
+    job = {"prompt": "<lora:lcm:1>", "sampler_name": "LCM", "scheduler": "karras"}
+    output_of(run_job(worker.handle, {**job, "width": 64, "height": 64}))
+    after = a1111.stats()["counts"]
+    new = {k: after[k] - before.get(k, 0) for k in after if after[k] != before.get(k, 0)}
+    new.pop("GET /sdapi/v1/progress", None)  # the readiness probe
+    assert new == {"POST /sdapi/v1/txt2img": 1}

@@ -6,6 +6,7 @@ ignored by A1111, so the worker refuses it before sending anything.
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import threading
 from collections.abc import Callable, Iterable
@@ -102,6 +103,13 @@ class Catalog:
 
     def option_names(self) -> list[str]:
         return self._get("options", lambda: list(self._client.get("/sdapi/v1/options")))
+
+    def warm(self) -> None:
+        """Fetch the lists the checks use, so that the first job does not wait for them."""
+        for fetch in (self.samplers, self.schedulers, self.loras, self.option_names):
+            # A failure caches nothing: the first job that needs the list fetches and reports.
+            with contextlib.suppress(JobError):
+                fetch()
 
     # --- lookups that refresh once on a miss -------------------------------------------------
 
