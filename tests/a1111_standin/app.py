@@ -116,6 +116,9 @@ class App:
         if self.config.fail_status and req.path.startswith("/sdapi/"):
             status = self.config.fail_status
             return json_response(status, error_body(status, f"stand-in: failing with {status}"))
+        fixed = self.config.fixed_response.get(req.path)
+        if fixed is not None:
+            return Response(200, fixed.json, {"content-type": "application/json"}, fixed.gzipped)
         methods = ROUTES.get(req.path)
         if methods is None:
             base = req.path.rstrip("/")

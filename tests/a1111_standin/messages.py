@@ -27,6 +27,8 @@ class Response:
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    # The body already gzipped (sent instead of compressing `body` when the client accepts it).
+    gzipped: bytes | None = None
 
 
 def render_json(obj: Any) -> bytes:

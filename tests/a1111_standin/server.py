@@ -217,7 +217,7 @@ class Handler(BaseHTTPRequestHandler):
         headers = dict(response.headers)
         accept = (self.headers.get("accept-encoding") or "").lower()
         if len(body) >= GZIP_MIN_SIZE and "gzip" in accept:
-            body = gzip.compress(body, compresslevel=1)
+            body = response.gzipped or gzip.compress(body, compresslevel=1)
             headers["content-encoding"] = "gzip"
             headers["vary"] = "Accept-Encoding"
         if started is not None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import copy
 import fnmatch
+import gzip
+import json
 import threading
 import time
 from collections import Counter, deque
@@ -139,6 +141,26 @@ class JobState:
 
 # --- configuration ---------------------------------------------------------------------------
 
+MAX_FIXED_ROUTES = 50
+
+
+class FixedBody:
+    """A fixed answer (config `fixed_response`): rendered to JSON and gzipped once, when set,
+    so that serving it costs the stand-in nothing but the copy to the socket."""
+
+    def __init__(self, value: Any) -> None:
+        # Starlette's JSONResponse.render, as in messages.render_json
+        self.json = json.dumps(
+            value, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
+        ).encode("utf-8")
+        self.gzipped = gzip.compress(self.json, compresslevel=1)  # as server.py compresses
+
+    def __deepcopy__(self, memo: dict) -> FixedBody:
+        return self  # immutable: configs share it
+
+    def summary(self) -> str:
+        return f"<fixed JSON answer: {len(self.json)} bytes>"
+
 
 @dataclass
 class Config:
@@ -151,9 +173,14 @@ class Config:
     models: list[str] = field(default_factory=lambda: list(catalog.DEFAULT_MODELS))
     vaes: list[str] = field(default_factory=lambda: list(catalog.DEFAULT_VAES))
     embeddings: list[str] = field(default_factory=list)
+    # route -> the answer every request to it gets at once (200, JSON), whatever was sent:
+    # no validation, no generation, no queue. For benchmarks of what the client costs.
+    fixed_response: dict[str, FixedBody] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        out = asdict(self)
+        out["fixed_response"] = {k: v.summary() for k, v in self.fixed_response.items()}
+        return out
 
     def copy(self) -> Config:
         return copy.deepcopy(self)
@@ -192,11 +219,27 @@ class Config:
                     problems.append("models must not be empty")
                     continue
                 setattr(new, key, list(dict.fromkeys(value))[:500])
+            elif key == "fixed_response":
+                try:
+                    new.fixed_response = _fixed_responses(value)
+                except ValueError as exc:
+                    problems.append(f"fixed_response: {exc}")
             else:
                 problems.append(f"unknown config key {key!r}")
         if not problems:
             self.__dict__.update(new.__dict__)
         return problems
+
+
+def _fixed_responses(value: Any) -> dict[str, FixedBody]:
+    if not isinstance(value, dict):
+        raise ValueError("must be an object {route: JSON answer} ({} for none)")
+    if len(value) > MAX_FIXED_ROUTES:
+        raise ValueError(f"at most {MAX_FIXED_ROUTES} routes")
+    for route in value:
+        if not route.startswith("/") or route.startswith("/__standin__"):
+            raise ValueError(f"{route!r} is not an A1111 route like /sdapi/v1/txt2img")
+    return {route: FixedBody(body) for route, body in value.items()}
 
 
 # --- injected faults -------------------------------------------------------------------------

@@ -1,0 +1,211 @@
+"""python -m bench [--quick] [--iterations N] [--only KEY...] [--webui-url URL [--steps N]]
+
+Prints each figure against a baseline measured in the same run, a PASS/FAIL against its target
+and a summary line. Exits 0 whatever the verdicts (it is a measurement); 1 when a figure could
+not be measured at all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from . import REPO_ROOT, use_worker_sources
+from .figures import Figure, details, summary, table
+
+FIGURES = ("1", "2", "3", "4")
+
+
+@dataclass(frozen=True)
+class Counts:
+    small_pairs: int
+    large_pairs: int
+    warmup: int
+    readiness_rounds: int
+    memory_processes: int
+    memory_rounds: int
+    repeats: int
+    real_small_pairs: int
+    real_large_pairs: int
+
+
+FULL = Counts(300, 30, 5, 30, 3, 3, 10, 20, 10)
+QUICK = Counts(30, 4, 1, 3, 1, 2, 3, 3, 2)
+
+
+def counts(args: argparse.Namespace) -> Counts:
+    base = QUICK if args.quick else FULL
+    n = args.iterations
+    if n is None:
+        return base
+    return Counts(n, n, min(base.warmup, n), n, n, base.memory_rounds, n, n, n)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="What the worker costs on top of A1111, each figure against a baseline "
+        "measured in the same run (see docs/benchmarks.md).",
+    )
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run (~15 s)")
+    parser.add_argument(
+        "--iterations",
+        type=int,
+        metavar="N",
+        help="repetitions for every figure (pairs, rounds, processes), overriding the defaults",
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=FIGURES,
+        metavar="KEY",
+        help=f"measure only these figures ({', '.join(FIGURES)})",
+    )
+    parser.add_argument(
+        "--webui-url",
+        metavar="URL",
+        help="measure the overhead figures against this A1111 instead (figure 5)",
+    )
+    parser.add_argument(
+        "--steps", type=int, default=20, help="sampling steps of the jobs sent to --webui-url"
+    )
+    args = parser.parse_args(argv)
+    if args.iterations is not None and args.iterations < 1:
+        parser.error("--iterations must be at least 1")
+    return args
+
+
+def git_revision() -> str:
+    try:
+        rev = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            cwd=REPO_ROOT,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        rev = ""
+    return rev or "unknown"
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def header(argv: list[str]) -> str:
+    from importlib.metadata import version
+
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return "\n".join(
+        [
+            "command: python -m bench" + "".join(" " + shlex.quote(a) for a in argv),
+            f"machine: {cpu_model()}, {os.cpu_count()} cores; Python {platform.python_version()}"
+            f", runpod {version('runpod')}, requests {version('requests')}, Pillow "
+            f"{version('Pillow')}; {platform.system()} {platform.release()}",
+            f"worker: {git_revision()}; {when}",
+        ]
+    )
+
+
+def guarded(key: str, title: str, measure: Callable[[], list[Figure]]) -> list[Figure]:
+    try:
+        return measure()
+    except Exception as exc:
+        traceback.print_exc(file=sys.stderr)
+        return [Figure(key, title, verdict="ERROR", details=[f"error: {exc}"])]
+
+
+def standin_figures(args: argparse.Namespace, n: Counts) -> list[Figure]:
+    from . import memory, output_size, readiness
+    from .standin import StandIn
+
+    wanted = set(args.only or FIGURES)
+    figures: list[Figure] = []
+    if wanted & {"1", "3"}:
+        with StandIn() as standin:
+            standin.wait_ready()
+            if "1" in wanted:
+                figures += guarded("1", "overhead", lambda: _overhead(standin, n))
+            if "3" in wanted:
+                figures += guarded(
+                    "3",
+                    "memory",
+                    lambda: [memory.run(standin, n.memory_processes, n.memory_rounds)],
+                )
+    if "2" in wanted:
+        figures += guarded("2", "readiness", lambda: [readiness.run(n.readiness_rounds)])
+    if "4" in wanted:
+        figures += guarded("4", "output size", lambda: [output_size.run(n.repeats)])
+    figures.sort(key=lambda f: f.key)
+    return figures
+
+
+def _overhead(standin, n: Counts) -> list[Figure]:
+    from . import overhead
+    from .jobs import JobRunner, make_worker, quiet_logging
+
+    quiet_logging()
+    runner = JobRunner(make_worker(standin.url))
+    try:
+        return overhead.run_against_standin(runner, standin, n.small_pairs, n.large_pairs, n.warmup)
+    finally:
+        runner.close()
+
+
+def real_figures(args: argparse.Namespace, n: Counts) -> list[Figure]:
+    from . import overhead
+    from .jobs import JobRunner, make_worker, quiet_logging
+
+    url = args.webui_url.rstrip("/")
+
+    def measure() -> list[Figure]:
+        quiet_logging()
+        worker = make_worker(url, ready_timeout=30)
+        worker.ensure_ready()
+        runner = JobRunner(worker)
+        try:
+            return overhead.run_against(
+                runner, url, n.real_small_pairs, n.real_large_pairs, 1, args.steps
+            )
+        finally:
+            runner.close()
+
+    return guarded("5", f"overhead vs {url}", measure)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    use_worker_sources()
+    n = counts(args)
+    started = time.monotonic()
+    print(header(argv), flush=True)
+    figures = real_figures(args, n) if args.webui_url else standin_figures(args, n)
+    print()
+    print(table(figures))
+    print()
+    print(details(figures))
+    print()
+    print(f"{summary(figures)}; took {time.monotonic() - started:.0f} s", flush=True)
+    return 1 if any(f.verdict == "ERROR" for f in figures) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
