@@ -129,6 +129,16 @@ def test_bad_credentials_give_a_clear_error(a1111, s3_auth):
     result = run_job(make_worker(a1111, bucket=bucket).handle, {**JOB, "output": "url"})
     assert "InvalidAccessKeyId" in result["error"] and "worker-output" in result["error"]
     assert "stopPod" not in result
+    # the job is not lost: its images come back inline, beside the error
+    assert "returned as base64" in result["error"]
+    assert open_b64(result["output"]["images"][0]).size == (64, 64)
+
+
+def test_failed_upload_of_an_oversized_result_is_only_an_error(a1111, s3_auth):
+    bucket = s3_auth.bucket(access_key_id="AKIANOTAKEY", secret_access_key="wrong")
+    worker = make_worker(a1111, bucket=bucket, max_result_bytes=20_000)
+    result = run_job(worker.handle, {**JOB, "batch_size": 4, "output": "url"})
+    assert "InvalidAccessKeyId" in result["error"] and "output" not in result
 
 
 def test_unreachable_bucket_gives_a_clear_error(a1111, s3):

@@ -11,14 +11,16 @@ class JobError(Exception):
 
     refresh_worker = False
 
-    def __init__(self, message: str, a1111_status: int | None = None):
+    def __init__(self, message: str, a1111_status: int | None = None, extra: dict | None = None):
         super().__init__(message)
         self.message = message
         # Set when A1111 itself answered with this HTTP status (counted for 5xx bursts).
         self.a1111_status = a1111_status
+        # Output that still reaches the client beside the error (RunPod keeps both).
+        self.extra = extra or {}
 
     def to_result(self) -> dict:
-        result: dict = {"error": self.message}
+        result: dict = {**self.extra, "error": self.message}
         if self.refresh_worker:
             # The SDK turns this into stopPod: RunPod replaces this worker after the job.
             result["refresh_worker"] = True

@@ -57,6 +57,30 @@ def transcode(b64_png: str, opts: OutputOptions, infotext: str | None) -> tuple[
     return buf.getvalue(), size
 
 
+def encode(result: dict, opts: OutputOptions) -> tuple[dict, list]:
+    """The images in the asked format, with their details; also the raw bytes where made."""
+    info = result.get("info") if isinstance(result.get("info"), dict) else {}
+    seeds = info.get("all_seeds") or []
+    infotexts = info.get("infotexts") or []
+    images, details, blobs = [], [], []
+    for i, b64 in enumerate(result.get("images") or []):
+        if opts.output_format == "png":  # A1111's own bytes, untouched
+            data, size = None, png_size(b64)
+        else:
+            infotext = infotexts[i] if i < len(infotexts) else None
+            data, size = transcode(b64, opts, infotext)
+            b64 = base64.b64encode(data).decode()
+        images.append(b64)
+        blobs.append(data)
+        width, height = size or (None, None)
+        seed = seeds[i] if i < len(seeds) else None
+        details.append(
+            {"seed": seed, "format": opts.output_format, "width": width, "height": height}
+        )
+    out = {**result, "images": images, "image_details": details, "output": "base64"}
+    return out, blobs
+
+
 @dataclass
 class OutputHandler:
     max_result_bytes: int
@@ -64,33 +88,20 @@ class OutputHandler:
     bucket_problem: str | None = None
 
     def finish(self, job_id: str, result: dict, opts: OutputOptions) -> dict:
-        info = result.get("info") if isinstance(result.get("info"), dict) else {}
-        seeds = info.get("all_seeds") or []
-        infotexts = info.get("infotexts") or []
-        images, details, blobs = [], [], []
-        for i, b64 in enumerate(result.get("images") or []):
-            infotext = infotexts[i] if i < len(infotexts) else None
-            if opts.output_format == "png":  # A1111's own bytes, untouched
-                data, size = None, png_size(b64)
-            else:
-                data, size = transcode(b64, opts, infotext)
-                b64 = base64.b64encode(data).decode()
-            images.append(b64)
-            blobs.append(data)
-            width, height = size or (None, None)
-            details.append(
-                {
-                    "seed": seeds[i] if i < len(seeds) else None,
-                    "format": opts.output_format,
-                    "width": width,
-                    "height": height,
-                }
-            )
-        out = {**result, "images": images, "image_details": details, "output": "base64"}
-        if opts.output == "url":
-            return self._upload(job_id, out, blobs, opts)
+        out, blobs = encode(result, opts)
         size = result_size(out)
-        if size <= self.max_result_bytes:
+        fits = size <= self.max_result_bytes
+        if opts.output == "url":
+            try:
+                return self._upload(job_id, out, blobs, opts)
+            except JobError as exc:
+                if not fits:
+                    raise
+                # The upload failed, the images need not be lost: they fit inline.
+                raise JobError(
+                    f"{exc.message}; the images are returned as base64", extra=out
+                ) from exc
+        if fits:
             return out
         if self.bucket is None:
             limit = self.max_result_bytes / 1e6
