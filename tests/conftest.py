@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DIR = Path(os.environ.get("SHARED_DIR") or REPO_ROOT.parent / "shared")
@@ -205,3 +206,43 @@ def a1111(standin: StandIn) -> StandIn:
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     return SHARED_DIR
+
+
+# The SDK's FastAPI server parses only bodies declared as JSON (plain `curl -d` gets a 422).
+JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+def local_api(a1111, tmp_path):
+    """`python src/handler.py --rp_serve_api` against the stand-in: (url, process)."""
+    port = free_port()
+    env = {**os.environ, "WEBUI_URL": a1111.url, "WEBUI_READY_TIMEOUT": "10"}
+    log_path = tmp_path / "worker.log"
+    with open(log_path, "w") as log:  # a file, not a pipe: a full pipe would block the worker
+        proc = subprocess.Popen(
+            [sys.executable, "src/handler.py", "--rp_serve_api", "--rp_api_port", str(port)],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            requests.get(url + "/docs", timeout=1)
+            break
+        except requests.ConnectionError:
+            assert proc.poll() is None, log_path.read_text()
+            time.sleep(0.1)
+    yield url, proc
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    text = log_path.read_text()
+    assert "job id=" in text  # the log is really captured here...
+    # ...and never holds image data: the PNG signature in base64 must not appear.
+    assert "iVBORw0KGgo" not in text

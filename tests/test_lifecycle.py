@@ -14,8 +14,8 @@ from runpod.serverless.modules.rp_job import run_job as sdk_run_job
 
 from sdworker.config import Settings
 from sdworker.worker import Worker
+from tests.conftest import JSON_HEADERS
 from tests.helpers import run_job
-from tests.test_local_api import JSON_HEADERS, local_api  # noqa: F401 - fixture
 
 JOB = {"prompt": "a slow one", "width": 64, "height": 64, "steps": 10}
 TXT2IMG = "/sdapi/v1/txt2img"
@@ -163,7 +163,7 @@ def test_one_log_line_per_job_without_prompt_or_images(a1111, caplog):
     assert "secret prompt" not in text and "iVBORw0KGgo" not in text
 
 
-def test_200_jobs_from_8_clients_each_answered_once(a1111, local_api):  # noqa: F811
+def test_200_jobs_from_8_clients_each_answered_once(a1111, local_api):
     url, _proc = local_api
     prompts = [f"load job {i}" for i in range(200)]
 

@@ -4,11 +4,6 @@ with every test_input*.json, against the stand-in A1111 over HTTP."""
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -16,18 +11,11 @@ import requests
 
 from sdworker.config import Settings
 from sdworker.worker import Worker
+from tests.conftest import JSON_HEADERS
 from tests.helpers import decode_png, run_job
 
 ROOT = Path(__file__).resolve().parents[1]
 INPUT_FILES = sorted(ROOT.glob("test_input*.json"))
-# The SDK's FastAPI server parses only bodies declared as JSON (plain `curl -d` gets a 422).
-JSON_HEADERS = {"Content-Type": "application/json"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def check_output(name: str, output) -> None:
@@ -52,38 +40,6 @@ def test_each_input_through_run_job(a1111, path):
     result = run_job(handler, json.loads(path.read_text())["input"])
     assert "error" not in result, result
     check_output(path.name, result["output"])
-
-
-@pytest.fixture
-def local_api(a1111):
-    port = free_port()
-    env = {**os.environ, "WEBUI_URL": a1111.url, "WEBUI_READY_TIMEOUT": "10"}
-    proc = subprocess.Popen(
-        [sys.executable, "src/handler.py", "--rp_serve_api", "--rp_api_port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            requests.get(url + "/docs", timeout=1)
-            break
-        except requests.ConnectionError:
-            assert proc.poll() is None, proc.stdout.read()
-            time.sleep(0.1)
-    yield url, proc
-    proc.terminate()
-    try:
-        out, _ = proc.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        out, _ = proc.communicate()
-    # Never log image data: the PNG signature in base64 must not reach the worker's logs.
-    assert "iVBORw0KGgo" not in out
 
 
 def test_local_api_server_answers_every_input(local_api):
