@@ -197,6 +197,7 @@ def test_interrogate_returns_a_caption(handler):
         ({"scheduler": "NoSuchScheduler"}, ["scheduler", "NoSuchScheduler", "karras"]),
         ({"prompt": "a cat <lora:doesnotexist:1.0>"}, ["doesnotexist", "lcm", "detail-tweaker"]),
         ({"prompt": "a cat <lora:lcm:strong>"}, ["weight", "strong"]),
+        ({"prompt": "a cat <LoRA:lcm:1>"}, ["<lora:...>", "<LoRA:...>"]),
         (
             {"hr_prompt": "<lora:nope:1>", "enable_hr": True, "denoising_strength": 0.5},
             ["hr_prompt", "nope"],
@@ -231,7 +232,8 @@ def test_sampler_and_scheduler_names_as_a1111_accepts_them(handler, a1111):
     job = {"prompt": "x", "width": 64, "height": 64, "sampler_name": "DPM++ 2M"}
     for scheduler in ("Karras", "karras", "sgm_uniform"):
         output_of(run_job(handler, {**job, "scheduler": scheduler}))
-    assert sent(a1111) == 3
+    output_of(run_job(handler, {**job, "prompt": "<lyco:lcm:0.5> <hypernet:x:1> <lora:lcm>"}))
+    assert sent(a1111) == 4
 
 
 def test_a_lora_added_after_start_is_found_by_one_refresh(handler, a1111):

@@ -9,23 +9,29 @@ from .errors import JobError
 from .inputs import OptionsInput, is_path_option, validate
 
 # A1111 parses extra networks as <kind:arg1:arg2...>; `lyco` is an alias of `lora`.
-_EXTRA_NETWORK = re.compile(r"<(lora|lyco):([^>]+)>", re.IGNORECASE)
+_EXTRA_NETWORK = re.compile(r"<(\w+):([^>]+)>")
+_LORA_KINDS = ("lora", "lyco")
 _NAMED_ARG = re.compile(r"^(te|unet|dyn)=", re.IGNORECASE)
 SAME_SAMPLER = "Use same sampler"
 SAME_SCHEDULER = "Use same scheduler"
 SAME_CHECKPOINT = "Use same checkpoint"
 
 
-def lora_tags(prompt: str) -> list[tuple[str, list[str]]]:
+def lora_tags(field: str, prompt: str) -> list[tuple[str, list[str]]]:
     tags = []
     for match in _EXTRA_NETWORK.finditer(prompt or ""):
-        name, *args = match.group(2).split(":")
-        tags.append((name.strip(), [a.strip() for a in args]))
+        kind = match.group(1)
+        if kind.lower() in _LORA_KINDS and kind not in _LORA_KINDS:
+            # A1111 matches the kind exactly and would skip this tag without a word.
+            raise JobError(f"{field}: write <{kind.lower()}:...>, not <{kind}:...>")
+        if kind in _LORA_KINDS:
+            name, *args = match.group(2).split(":")
+            tags.append((name.strip(), [a.strip() for a in args]))
     return tags
 
 
 def check_loras(field: str, prompt: str, catalog: Catalog) -> None:
-    for name, args in lora_tags(prompt):
+    for name, args in lora_tags(field, prompt):
         for arg in args:
             value = _NAMED_ARG.sub("", arg)
             try:

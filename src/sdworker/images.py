@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import io
+import os
 import re
 
 import requests
@@ -22,8 +23,9 @@ def is_url(value: str) -> bool:
 
 
 def check_url(value: str) -> None:
-    # Plain http only where the SDK's escape hatch allows private hosts (tests, same-VPC stores).
-    if value.lower().startswith("http://") and rp_ssrf._ssrf_protection_enabled():
+    # Plain http only where the SDK's switch allows private hosts (tests, same-VPC stores).
+    allowed = os.environ.get("RUNPOD_ALLOW_PRIVATE_DOWNLOAD_URLS", "").strip().lower()
+    if value.lower().startswith("http://") and allowed not in ("1", "true", "yes"):
         raise ValueError("must be an https:// URL (or base64)")
 
 
