@@ -134,12 +134,12 @@ def guarded(key: str, title: str, measure: Callable[[], list[Figure]]) -> list[F
 
 def standin_figures(args: argparse.Namespace, n: Counts) -> list[Figure]:
     from . import memory, output_size, readiness
-    from .standin import StandIn
+    from .standin import start
 
     wanted = set(args.only or FIGURES)
     figures: list[Figure] = []
     if wanted & {"1", "3"}:
-        with StandIn() as standin:
+        with start() as standin:
             standin.wait_ready()
             if "1" in wanted:
                 figures += guarded("1", "overhead", lambda: _overhead(standin, n))

@@ -22,7 +22,7 @@ import time
 
 from . import REPO_ROOT
 from .figures import Figure, median, quantile, verdict
-from .standin import StandIn, free_port
+from .standin import free_port, start
 from .subproc import child_command, child_env, parse_results
 
 TARGET_MS = 60.0
@@ -101,7 +101,7 @@ def one_round(worker: WorkerProcess, rng: random.Random) -> dict:
     # the stand-in needs ~0.3 s to start anyway; the random part spreads the moment it comes
     # up over the worker's poll interval
     delay = 0.2 + rng.uniform(0, 0.1)
-    standin = StandIn("--start-delay", f"{delay:.3f}", port=port)
+    standin = start("--start-delay", f"{delay:.3f}", port=port)
     try:
         worker.submit(standin.url)
         answered, refused = first_answer(port, standin.proc)
