@@ -15,8 +15,6 @@ from .errors import EngineError, JobError
 
 log = logging.getLogger(__name__)
 
-READY_PROBE_ROUTE = "/sdapi/v1/progress"
-
 # Texts in A1111's 500 answers after which the CUDA context cannot be trusted again.
 _BROKEN_ENGINE_MARKERS = (
     "CUDA error",
@@ -84,11 +82,8 @@ class A1111Client:
             return None
 
     def is_answering(self) -> bool:
-        try:
-            resp = self._probe.get(self.base_url + READY_PROBE_ROUTE, timeout=(0.5, 2.0))
-        except requests.RequestException:
-            return False
-        return resp.status_code == 200
+        # /progress is A1111's cheapest answer (there is no /internal/ping with --nowebui).
+        return self.progress(with_image=False) is not None
 
     def wait_ready(self, timeout: float) -> bool:
         """Poll until A1111 answers, at most every `ready_poll_interval` seconds."""
@@ -100,7 +95,8 @@ class A1111Client:
                 return True
             if started >= deadline:
                 return False
-            time.sleep(max(0.0, min(interval - (time.monotonic() - started), deadline - started)))
+            now = time.monotonic()
+            time.sleep(max(0.0, min(started + interval, deadline) - now))
 
     def _request(self, method: str, route: str, payload: Any, read_timeout: float) -> Any:
         url = self.base_url + route
