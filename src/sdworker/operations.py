@@ -74,6 +74,7 @@ class Call:
     payload: dict
     timeout: float
     progress_images: bool = False
+    output: OutputOptions = field(default_factory=OutputOptions)
     # Set when the job has ended (timeout, cancel) before its turn came: it must not run.
     abandoned: threading.Event = field(default_factory=threading.Event)
 
@@ -94,11 +95,10 @@ def _get(route: str) -> Run:
 
 def _generate(route: str) -> Run:
     def run(ctx: Context, call: Call) -> dict:
-        output = OutputOptions.pop_from(call.payload)
         check_generation(call.payload, ctx.catalog)
         ctx.resolve_image_urls(call.payload)
         result = shape_generation(call.generate(ctx, route))
-        return ctx.outputs.finish(call.job_id, result, output)
+        return ctx.outputs.finish(call.job_id, result, call.output)
 
     return run
 

@@ -16,7 +16,7 @@ from .config import Settings
 from .errors import EngineError, JobError
 from .inputs import validate
 from .operations import DEFAULT_API, OPERATIONS, Call, Context
-from .outputs import OutputHandler
+from .outputs import OutputHandler, OutputOptions
 from .storage import Bucket
 
 log = logging.getLogger("sdworker")
@@ -128,7 +128,9 @@ class Worker:
         with_images = bool(args.pop("progress_images", False))
         if with_images:
             _ask_for_previews(args)
-        return Call(job, operation, args, timeout, with_images)
+        # The worker's own fields leave here; what remains is A1111's payload.
+        output = OutputOptions.pop_from(args)
+        return Call(job, operation, args, timeout, with_images, output)
 
     async def _run(self, call: Call) -> Any:
         work = asyncio.ensure_future(asyncio.to_thread(self._execute, call))
