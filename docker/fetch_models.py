@@ -5,12 +5,14 @@ A manifest (models/<MODEL_NAME>/manifest.json) lists every file the image bakes 
 downloaded from, which A1111 folder it goes to, and its sha256. This script
 
 - validates the manifest (an entry without a sha256 is refused unless it is explicitly marked
-  "sha256_unverified": true with an "unverified_reason");
+  "sha256_unverified": true with an "unverified_reason"; such an entry may still carry a
+  "sha256_prefix", e.g. the 10-digit short hash A1111 and Civitai show, which is checked);
 - uses a file already present in the model's folder as it is (no download), still checking its
   sha256 when the manifest has one; other weight files found there are copied as they are;
 - downloads the rest with retries (resuming a cut transfer where the server allows it);
 - verifies every sha256 (and size, when given) and fails on any mismatch, leaving nothing
-  half-written behind;
+  half-written behind; a file with no full sha256 must at least be a whole .safetensors file
+  (so a login page or a cut download is never baked as a checkpoint);
 - writes the files into an A1111-shaped tree: models/Stable-diffusion, models/Lora, models/VAE,
   models/ControlNet and embeddings, plus baked-model.txt (the checkpoint A1111 starts with) and
   baked-model.json (what was baked, with every digest).
@@ -71,6 +73,8 @@ ENTRY_KEYS = {
     "size",
     "sha256_unverified",
     "unverified_reason",
+    "sha256_prefix",
+    "prefix_source",
     "auth_env",
     "optional",
     "source",
@@ -78,6 +82,10 @@ ENTRY_KEYS = {
     "note",
 }
 SHA256_RE = re.compile(r"^[0-9a-f]{64}$")
+# A1111's "Model hash" and Civitai's AutoV2 are the first 10 hex digits of the file's sha256.
+SHA256_PREFIX_RE = re.compile(r"^[0-9a-f]{10,63}$")
+# Bounds the JSON header read from a .safetensors file (real headers are well under 1 MiB).
+SAFETENSORS_MAX_HEADER = 100 * 2**20
 FILENAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+-]*$")
 ENV_NAME_RE = re.compile(r"^[A-Z][A-Z0-9_]*$")
 CHUNK = 4 * 1024 * 1024
@@ -108,6 +116,7 @@ class Entry:
     sha256: str | None
     size: int | None = None
     unverified_reason: str | None = None
+    sha256_prefix: str | None = None
     auth_env: str | None = None
     optional: bool = False
 
@@ -194,13 +203,24 @@ def _entry(raw: Any, index: int) -> Entry:
     reason = raw.get("unverified_reason")
     if not isinstance(marked, bool):
         raise ManifestError(f"{where}: sha256_unverified must be true or false")
+    prefix = raw.get("sha256_prefix")
     if sha is None:
         if not marked or not isinstance(reason, str) or not reason.strip():
             raise ManifestError(
                 f"{where}: no sha256. Add the published sha256, or mark the entry "
                 '"sha256_unverified": true with an "unverified_reason" saying why'
             )
+        if prefix is not None:
+            if not isinstance(prefix, str) or not SHA256_PREFIX_RE.match(prefix.lower()):
+                raise ManifestError(
+                    f"{where}: sha256_prefix must be 10 to 63 hex digits, got {prefix!r}"
+                )
+            if not isinstance(raw.get("prefix_source"), str) or not raw["prefix_source"].strip():
+                raise ManifestError(f"{where}: sha256_prefix needs a prefix_source saying where")
+            prefix = prefix.lower()
     else:
+        if prefix is not None:
+            raise ManifestError(f"{where}: has a sha256, so sha256_prefix says nothing more")
         if marked:
             raise ManifestError(f"{where}: has a sha256 but is marked sha256_unverified")
         if not isinstance(sha, str) or not SHA256_RE.match(sha.lower()):
@@ -222,6 +242,7 @@ def _entry(raw: Any, index: int) -> Entry:
         sha256=sha,
         size=size,
         unverified_reason=reason if sha is None else None,
+        sha256_prefix=prefix,
         auth_env=auth_env,
         optional=optional,
     )
@@ -291,7 +312,59 @@ def verify_file(path: str | os.PathLike, entry: Entry) -> str:
         raise ChecksumError(
             f"{entry.target}: sha256 mismatch for {path}: expected {entry.sha256}, got {digest}"
         )
+    if entry.sha256 is None:
+        _check_unpinned(path, entry, digest)
     return digest
+
+
+def _check_unpinned(path: Path, entry: Entry, digest: str) -> None:
+    """What can still be checked of a file whose full sha256 is not known."""
+    if entry.sha256_prefix and not digest.startswith(entry.sha256_prefix):
+        raise ChecksumError(
+            f"{entry.target}: sha256 prefix mismatch for {path}: expected "
+            f"{entry.sha256_prefix}..., got {digest}. Either the URL serves another file "
+            "(another version?) or the recorded prefix is wrong: compare with the publisher's page"
+        )
+    if entry.target.endswith(".safetensors"):
+        problem = safetensors_problem(path)
+        if problem:
+            raise ChecksumError(
+                f"{entry.target}: {path} is not a whole .safetensors file: {problem}"
+            )
+
+
+def safetensors_problem(path: Path) -> str | None:
+    """Why `path` is not a complete safetensors file, or None when its layout is whole.
+
+    The layout (an 8-byte little-endian header length, a JSON header, then the tensor bytes
+    the header's data_offsets cover exactly) is checked by hand because this script runs on a
+    bare Python with no packages.
+    """
+    size = path.stat().st_size
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+        if len(head) < 8:
+            return f"only {size} bytes"
+        length = int.from_bytes(head, "little")
+        if not 2 <= length <= min(SAFETENSORS_MAX_HEADER, size - 8):
+            return f"header length {length} does not fit a file of {size} bytes"
+        raw = fh.read(length)
+    try:
+        header = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return "its header is not JSON (an HTML page or an error message?)"
+    if not isinstance(header, dict):
+        return "its header is not a JSON object"
+    try:
+        end = max(
+            (int(t["data_offsets"][1]) for k, t in header.items() if k != "__metadata__"),
+            default=0,
+        )
+    except (TypeError, KeyError, IndexError, ValueError):
+        return "its header has a tensor without data_offsets"
+    if 8 + length + end != size:
+        return f"the header describes {8 + length + end} bytes, the file has {size}"
+    return None
 
 
 # ----------------------------------------------------------------------------- downloads
@@ -555,8 +628,11 @@ def fetch(
         if entry.verified:
             log(f"{entry.target}: sha256 OK ({how})")
         else:
+            partial = ""
+            if entry.sha256_prefix:
+                partial = f"sha256 starts with {entry.sha256_prefix} as expected; "
             log(
-                f"{entry.target}: UNVERIFIED ({entry.unverified_reason}); its sha256 is "
+                f"{entry.target}: UNVERIFIED ({entry.unverified_reason}); {partial}its sha256 is "
                 f"{digest}: check it against the publisher and pin it in the manifest"
             )
         report.add(entry, out, digest, how)
@@ -621,13 +697,19 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unverified_label(entry: Entry) -> str:
+    if entry.sha256_prefix:
+        return f"{entry.target} (sha256 prefix {entry.sha256_prefix} checked)"
+    return entry.target
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         if args.command == "check":
             for path in args.manifests:
                 manifest = load_manifest(path)
-                unverified = [e.target for e in manifest.entries if not e.verified]
+                unverified = [_unverified_label(e) for e in manifest.entries if not e.verified]
                 note = f"; UNVERIFIED: {', '.join(unverified)}" if unverified else ""
                 log(f"{path}: OK, {len(manifest.entries)} files{note}")
             return 0

@@ -34,6 +34,19 @@ def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def safetensors_bytes(tensor_bytes: int = 64, fill: bytes = b"\x01") -> bytes:
+    """A well-formed .safetensors file: length, JSON header, then exactly the tensor data."""
+    header = {
+        "__metadata__": {"format": "pt"},
+        "w": {"dtype": "U8", "shape": [tensor_bytes], "data_offsets": [0, tensor_bytes]},
+    }
+    raw = json.dumps(header).encode()
+    return len(raw).to_bytes(8, "little") + raw + fill * tensor_bytes
+
+
+UNPINNED = safetensors_bytes()
+
+
 class Server:
     """Serves `files`; `plan[path]` lists what the next requests get: "ok", an HTTP status
     (e.g. 503), ("cut", n) to send only n bytes of the body, or ("redirect", url)."""
@@ -330,7 +343,7 @@ def test_an_entry_without_sha256_is_refused_unless_marked(server, tmp_path):
         manifest(server, entry("Lora/x.safetensors", server.url + "/x"))
     with pytest.raises(fm.ManifestError, match="no sha256"):  # the mark needs a reason
         manifest(server, entry("Lora/x.safetensors", server.url + "/x", sha256_unverified=True))
-    server.files["/x"] = b"unpinned"
+    server.files["/x"] = UNPINNED
     m = manifest(
         server,
         entry(
@@ -341,14 +354,14 @@ def test_an_entry_without_sha256_is_refused_unless_marked(server, tmp_path):
         ),
     )
     report = run_fetch(m, tmp_path / "out")
-    assert report.files[-1]["sha256"] == sha(b"unpinned")
+    assert report.files[-1]["sha256"] == sha(UNPINNED)
     assert report.files[-1]["verified"] is False
     with pytest.raises(fm.ChecksumError, match="strict mode"):
         run_fetch(m, tmp_path / "strict", strict=True)
 
 
 def test_unverified_entries_print_the_digest_to_pin(server, tmp_path, capsys):
-    server.files["/x"] = b"unpinned"
+    server.files["/x"] = UNPINNED
     m = manifest(
         server,
         entry(
@@ -356,7 +369,83 @@ def test_unverified_entries_print_the_digest_to_pin(server, tmp_path, capsys):
         ),
     )
     run_fetch(m, tmp_path / "out")
-    assert f"UNVERIFIED (r); its sha256 is {sha(b'unpinned')}" in capsys.readouterr().err
+    assert f"UNVERIFIED (r); its sha256 is {sha(UNPINNED)}" in capsys.readouterr().err
+
+
+def unpinned_entry(server, **extra):
+    return entry(
+        "Lora/x.safetensors",
+        server.url + "/x",
+        sha256_unverified=True,
+        unverified_reason="only a short hash is published",
+        **extra,
+    )
+
+
+def test_a_short_hash_prefix_is_checked_when_no_full_sha256_is_known(server, tmp_path, capsys):
+    server.files["/x"] = UNPINNED
+    prefix = sha(UNPINNED)[:10]
+    m = manifest(server, unpinned_entry(server, sha256_prefix=prefix.upper(), prefix_source="s"))
+    report = run_fetch(m, tmp_path / "out")
+    assert report.files[-1]["sha256"] == sha(UNPINNED)
+    assert f"sha256 starts with {prefix} as expected" in capsys.readouterr().err
+
+    server.files["/x"] = safetensors_bytes(fill=b"\x02")  # another file of the same shape
+    with pytest.raises(fm.ChecksumError, match=f"prefix mismatch .* expected {prefix}"):
+        run_fetch(m, tmp_path / "other")
+    assert not (tmp_path / "other/models/Lora/x.safetensors").exists()
+
+
+@pytest.mark.parametrize(
+    "body, problem",
+    [
+        (b"<!DOCTYPE html><html>Please log in</html>", "does not fit"),
+        (b"\x10\x00\x00\x00\x00\x00\x00\x00<html>not json</html>", "not JSON"),
+        (UNPINNED[:-10], "the file has"),  # cut short
+        (UNPINNED + b"trailing", "the file has"),
+        (b"\x02\x00\x00\x00\x00\x00\x00\x00[]", "not a JSON object"),
+        (b"abc", "only 3 bytes"),
+    ],
+)
+def test_an_unpinned_safetensors_download_must_be_a_whole_safetensors_file(
+    server, tmp_path, body, problem
+):
+    server.files["/x"] = body
+    m = manifest(server, unpinned_entry(server))
+    with pytest.raises(fm.ChecksumError, match=f"not a whole .safetensors file: .*{problem}"):
+        run_fetch(m, tmp_path / "out", retries=0)
+    assert not (tmp_path / "out/models/Lora/x.safetensors").exists()
+
+
+def test_the_cli_fails_on_a_prefix_mismatch(server, tmp_path):
+    server.files["/x"] = UNPINNED
+    path = tmp_path / "manifest.json"
+    raw = {
+        "name": "test",
+        "checkpoint": "Stable-diffusion/model.safetensors",
+        "files": [
+            entry("Stable-diffusion/model.safetensors", server.url + "/ckpt.safetensors", CKPT),
+            unpinned_entry(server, sha256_prefix="0" * 10, prefix_source="s"),
+        ],
+    }
+    path.write_text(json.dumps(raw))
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "fetch",
+            "--manifest",
+            str(path),
+            "--dest",
+            str(tmp_path / "out"),
+            "--backoff",
+            "0.01",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 1
+    assert "prefix mismatch" in proc.stderr and "FAILED" in proc.stderr
 
 
 @pytest.mark.parametrize(
@@ -371,6 +460,26 @@ def test_unverified_entries_print_the_digest_to_pin(server, tmp_path, capsys):
         ({"size": -1}, "positive integer"),
         ({"surprise": 1}, "unknown keys"),
         ({"sha256_unverified": True, "unverified_reason": "x"}, "marked sha256_unverified"),
+        ({"sha256_prefix": "1d66b36bd7", "prefix_source": "s"}, "says nothing more"),
+        (
+            {
+                "sha256": None,
+                "sha256_unverified": True,
+                "unverified_reason": "x",
+                "sha256_prefix": "1d66",
+                "prefix_source": "s",
+            },
+            "10 to 63 hex digits",
+        ),
+        (
+            {
+                "sha256": None,
+                "sha256_unverified": True,
+                "unverified_reason": "x",
+                "sha256_prefix": "1d66b36bd7",
+            },
+            "needs a prefix_source",
+        ),
     ],
 )
 def test_malformed_entries_are_refused(server, change, message):
@@ -409,3 +518,10 @@ def test_check_subcommand_accepts_the_project_manifests():
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr.count(": OK,") == len(manifests) >= 2
+
+
+def test_every_project_checkpoint_is_checked_by_a_sha256_or_at_least_a_prefix():
+    for path in sorted((ROOT / "models").glob("*/manifest.json")):
+        m = fm.load_manifest(path)
+        ckpt = m.entry(m.checkpoint)
+        assert ckpt.sha256 or ckpt.sha256_prefix, f"{path}: {ckpt.target} is not checked at all"
