@@ -487,6 +487,24 @@ def test_hub_json(hub):
         assert f"`{env['key']}`" in docs, f"{env['key']} is not documented"
 
 
+def _worker_sources() -> str:
+    files = [*(ROOT / "src").rglob("*.py"), *(ROOT / "docker").iterdir()]
+    files += [ROOT / "src" / "start.sh", ROOT / "Dockerfile", ROOT / "docker-bake.hcl"]
+    return "".join(p.read_text() for p in files if p.is_file())
+
+
+def test_every_documented_environment_variable_is_read_by_the_worker(hub):
+    """An input on the Hub page or a row in the README that nothing reads is silently ignored."""
+    sources = _worker_sources()
+    documented = {env["key"] for env in hub["config"]["env"]}
+    for line in (ROOT / "README.md").read_text().splitlines():
+        if line.startswith("| `"):
+            documented |= set(re.findall(r"`([A-Z][A-Z0-9_]{2,})`", line.split("|")[1]))
+    assert len(documented) > 30
+    unread = sorted(name for name in documented if name not in sources)
+    assert not unread, f"documented but read by nothing: {unread}"
+
+
 def test_hub_tests_use_a1111_parameter_names(hub_tests):
     tests = hub_tests["tests"]
     assert tests
@@ -550,3 +568,20 @@ def test_deployment_doc_covers_build_run_and_deploy():
         "HF_HUB_OFFLINE",
     ):
         assert text in docs, text
+
+
+def test_the_hub_entry_runs_the_same_worker(a1111):
+    """The Hub wants handler.py in .runpod/ or the root: .runpod/handler.py runs src/handler.py."""
+    job = json.dumps({"input": {"api": "getLoras"}})
+    proc = subprocess.run(
+        [sys.executable, ".runpod/handler.py", "--test_input", job],
+        cwd=ROOT,
+        env={**os.environ, "WEBUI_URL": a1111.url, "WEBUI_READY_TIMEOUT": "10"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out
+    assert "job id=local_test api=getLoras" in out and "outcome=ok" in out
+    assert "Job local_test completed successfully" in out and "'name': 'lcm'" in out
