@@ -6,6 +6,7 @@ import asyncio
 import base64
 import io
 import itertools
+import json
 
 from PIL import Image
 
@@ -16,6 +17,15 @@ def png_b64(width: int = 64, height: int = 64, color=(200, 30, 30)) -> str:
     buf = io.BytesIO()
     Image.new("RGB", (width, height), color).save(buf, "PNG")
     return base64.b64encode(buf.getvalue()).decode()
+
+
+def safetensors_bytes(tensor_bytes: int = 64, fill: bytes = b"\x01", **metadata: str) -> bytes:
+    """A well-formed .safetensors file: length, JSON header, then exactly the tensor data."""
+    header = {"w": {"dtype": "U8", "shape": [tensor_bytes], "data_offsets": [0, tensor_bytes]}}
+    if metadata:
+        header["__metadata__"] = metadata
+    raw = json.dumps(header).encode()
+    return len(raw).to_bytes(8, "little") + raw + fill * tensor_bytes
 
 
 def decode_png(b64: str) -> Image.Image:

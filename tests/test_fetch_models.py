@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import safetensors_bytes
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "docker" / "fetch_models.py"
 
@@ -32,16 +34,6 @@ VAE = b"vae-bytes" * 500
 
 def sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def safetensors_bytes(tensor_bytes: int = 64, fill: bytes = b"\x01") -> bytes:
-    """A well-formed .safetensors file: length, JSON header, then exactly the tensor data."""
-    header = {
-        "__metadata__": {"format": "pt"},
-        "w": {"dtype": "U8", "shape": [tensor_bytes], "data_offsets": [0, tensor_bytes]},
-    }
-    raw = json.dumps(header).encode()
-    return len(raw).to_bytes(8, "little") + raw + fill * tensor_bytes
 
 
 UNPINNED = safetensors_bytes()

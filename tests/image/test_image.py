@@ -39,6 +39,7 @@ import pytest
 from PIL import Image
 
 from tests.bake import load_bake, resolve
+from tests.helpers import safetensors_bytes
 
 ROOT = Path(__file__).resolve().parents[2]
 SOCKET = os.environ.get("IMAGE_CHECK_SOCKET", "/tmp/sdworker-docker/docker.sock")
@@ -65,14 +66,6 @@ COPY --from={STANDIN_SRC} /a1111_standin /stable-diffusion-webui/a1111_standin
 COPY --from={STANDIN_SRC} /launch.py /stable-diffusion-webui/launch.py
 
 """
-
-
-def safetensors_bytes(tensor_bytes: int, fill: bytes, **metadata: str) -> bytes:
-    header = {"w": {"dtype": "U8", "shape": [tensor_bytes], "data_offsets": [0, tensor_bytes]}}
-    if metadata:
-        header["__metadata__"] = metadata
-    raw = json.dumps(header).encode()
-    return len(raw).to_bytes(8, "little") + raw + fill * tensor_bytes
 
 
 # Unique to this run, so that the build's download cache cannot answer for it.
