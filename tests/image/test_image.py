@@ -183,11 +183,13 @@ def images(tmp_path_factory):
 
 
 class Container:
-    def __init__(self, image: str, *env: str):
+    def __init__(self, image: str, *env: str, volume: Path | None = None):
         self.name = f"sdworker-check-{uuid.uuid4().hex[:8]}"
         args = ["run", "-d", "--name", self.name, "--network", "none"]
         for item in env:
             args += ["-e", item]
+        if volume is not None:
+            args += ["-v", f"{volume}:/runpod-volume:ro"]
         docker(*args, image)
 
     def logs(self) -> str:
@@ -314,6 +316,28 @@ def test_a1111_killed_inside_the_image_fails_the_next_job_fast(images):
         body = container.runsync(json.dumps({"input": {"prompt": "x", "steps": 1}}).encode())
         assert time.monotonic() - asked < 10
         assert body["status"] == "FAILED" and "A1111" in body["error"], body
+    finally:
+        container.remove()
+
+
+def test_network_volume_models_are_linked_beside_the_baked_ones(images, tmp_path):
+    volume = tmp_path / "volume"
+    for folder in ("checkpoints", "Lora", "VAE", "embeddings"):
+        (volume / "models" / folder).mkdir(parents=True)
+        (volume / "models" / folder / f"{folder}.safetensors").write_bytes(LORA)
+    container = Container(images["cpu"], "SERVE_LOCAL_API=1", volume=volume)
+    try:
+        container.wait_for("Uvicorn running on")
+        for link, folder in {
+            "models/Stable-diffusion/runpod-volume-checkpoints": "checkpoints",
+            "models/Lora/runpod-volume": "Lora",
+            "models/VAE/runpod-volume": "VAE",
+            "embeddings/runpod-volume": "embeddings",
+        }.items():
+            found = container.exec("cat", f"/stable-diffusion-webui/{link}/{folder}.safetensors")
+            assert found.stdout == LORA, (link, found.stderr)
+        record = json.loads(container.exec("cat", "/tmp/launch.json").stdout)
+        assert f"/stable-diffusion-webui/models/Stable-diffusion/{CKPT_NAME}" in record["argv"]
     finally:
         container.remove()
 
