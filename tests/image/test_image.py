@@ -51,11 +51,15 @@ MODEL = "imagecheck"
 CKPT_NAME = "imagecheck.safetensors"
 START_TIMEOUT = 120
 
-pytestmark = pytest.mark.skipif(
-    os.environ.get("IMAGE_CHECK") != "1",
-    reason="image check off: IMAGE_CHECK=1 builds and runs the image with a local Docker engine "
-    "(scripts/image-engine readies one)",
-)
+pytestmark = [
+    pytest.mark.skipif(
+        os.environ.get("IMAGE_CHECK") != "1",
+        reason="image check off: IMAGE_CHECK=1 builds and runs the image with a local Docker "
+        "engine (scripts/image-engine readies one)",
+    ),
+    # The first test also pays for readying the engine and building: minutes on a new machine.
+    pytest.mark.timeout(1200),
+]
 
 # Replaces the Dockerfile's webui stage: the same paths (/opt/venv, /opt/hf-home,
 # /stable-diffusion-webui), the stand-in A1111 inside.
