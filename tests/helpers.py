@@ -34,6 +34,16 @@ def decode_png(b64: str) -> Image.Image:
     return img
 
 
+def check_output(name: str, output) -> None:
+    """A job output that is not empty, whose images (if any) are PNGs."""
+    if "images" in (output if isinstance(output, dict) else {}):
+        for image in output["images"]:
+            assert decode_png(image).format == "PNG"
+        assert output["images"], name
+    else:
+        assert output, name
+
+
 def run_job(handler, job_input) -> dict:
     """Exactly what RunPod would receive for this job (runpod's own run_job)."""
     from runpod.serverless.modules.rp_job import run_job as sdk_run_job

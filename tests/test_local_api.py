@@ -12,19 +12,10 @@ import requests
 from sdworker.config import Settings
 from sdworker.worker import Worker
 from tests.conftest import JSON_HEADERS
-from tests.helpers import decode_png, run_job
+from tests.helpers import check_output, run_job
 
 ROOT = Path(__file__).resolve().parents[1]
 INPUT_FILES = sorted(ROOT.glob("test_input*.json"))
-
-
-def check_output(name: str, output) -> None:
-    if "images" in (output if isinstance(output, dict) else {}):
-        for image in output["images"]:
-            assert decode_png(image).format == "PNG"
-        assert output["images"], name
-    else:
-        assert output, name
 
 
 def test_there_are_six_inputs():
