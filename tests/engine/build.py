@@ -1,0 +1,250 @@
+"""Builds, once, a directory holding a real, unmodified A1111 v1.9.3 that runs on this machine.
+
+    python -m tests.engine.build [--print-dir] [--force]
+
+The directory (A1111_ENGINE_DIR, else ~/.cache/sdworker/a1111-<key>) holds:
+  webui/      A1111 v1.9.3 with its five repositories at the commits it pins
+  venv/       Python 3.10 with torch 2.1.2 and A1111's requirements, pinned by constraints.txt
+  hf-home/    the openai/clip-vit-large-patch14 tokenizer and config, made offline
+  webui/models/Stable-diffusion/random-sd15.safetensors and webui/models/Lora/{lcm,detail-tweaker}
+              random weights in the real layouts (tests/engine/weights.py)
+
+<key> is a digest of everything the build reads from this project, so a machine that keeps
+~/.cache reuses a build until one of its inputs changes. Sources come from SHARED_DIR's
+a1111/sources when present, otherwise from GitHub at the same commits; either way each archive
+must carry the commit it claims (git get-tar-commit-id). Only stdlib: it runs before any venv.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+PROJECT = HERE.parent.parent
+CONSTRAINTS = HERE / "constraints.txt"
+WEIGHTS = HERE / "weights.py"
+TOKENIZER = PROJECT / "docker" / "clip_tokenizer.py"
+READY_MARK = "engine-ready"
+CHECKPOINT = "random-sd15.safetensors"
+LORAS = ("lcm", "detail-tweaker")
+# pip and setuptools as old as A1111 1.9.3 expects: CLIP's setup.py imports pkg_resources.
+BOOTSTRAP = ("pip<24.1", "setuptools<70", "wheel")
+TORCH = ("torch==2.1.2", "torchvision==0.16.2")
+
+
+@dataclass(frozen=True)
+class Source:
+    archive: str  # file name in SHARED_DIR/a1111/sources
+    repo: str  # GitHub owner/name (the fallback download)
+    commit: str
+    dest: str  # where it goes, relative to webui/ ("" = the root; None-like "pip" = installed)
+
+
+SOURCES = (
+    Source(
+        "stable-diffusion-webui-v1.9.3.tar.gz",
+        "AUTOMATIC1111/stable-diffusion-webui",
+        "1c0a0c4c26f78c32095ebc7f8af82f5c04fca8c0",
+        "",
+    ),
+    Source(
+        "stable-diffusion-stability-ai-cf1d67a6fd.tar.gz",
+        # Stability-AI/stablediffusion was removed from GitHub; this mirror holds the commit.
+        "w-e-w/stablediffusion",
+        "cf1d67a6fd5ea1aa600c4df58e5b47da45f6bdbf",
+        "repositories/stable-diffusion-stability-ai",
+    ),
+    Source(
+        "generative-models-45c443b316.tar.gz",
+        "Stability-AI/generative-models",
+        "45c443b316737a4ab6e40413d7794a7f5657c19f",
+        "repositories/generative-models",
+    ),
+    Source(
+        "k-diffusion-ab527a9a6d.tar.gz",
+        "crowsonkb/k-diffusion",
+        "ab527a9a6d347f364e3d185ba6d714e22d80cb3c",
+        "repositories/k-diffusion",
+    ),
+    Source(
+        "BLIP-48211a1594.tar.gz",
+        "salesforce/BLIP",
+        "48211a1594f1321b00f14c9f7a5b4813144b2fb9",
+        "repositories/BLIP",
+    ),
+    Source(
+        "stable-diffusion-webui-assets-6f7db241d2.tar.gz",
+        "AUTOMATIC1111/stable-diffusion-webui-assets",
+        "6f7db241d2f8ba7457bac5ca9753331f0c266917",
+        "repositories/stable-diffusion-webui-assets",
+    ),
+)
+CLIP = Source(
+    "CLIP-d50d76daa6.tar.gz", "openai/CLIP", "d50d76daa670286dd6cacf3bcd80b5e4823fc8e1", "pip"
+)
+
+
+def say(message: str) -> None:
+    print(f"[engine {time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def run(*cmd: str | Path, **kwargs) -> None:
+    say("$ " + " ".join(str(c) for c in cmd))
+    subprocess.run([str(c) for c in cmd], check=True, **kwargs)
+
+
+# --------------------------------------------------------------------------- where, and which
+
+
+def sources_dir() -> Path | None:
+    shared = Path(os.environ.get("SHARED_DIR", PROJECT.parent / "shared"))
+    found = shared / "a1111" / "sources"
+    return found if found.is_dir() else None
+
+
+def engine_python() -> str:
+    """Python 3.10, as A1111 1.9.3 wants: ENGINE_PYTHON, pyenv's 3.10, or python3.10."""
+    candidates = [os.environ.get("ENGINE_PYTHON", "")]
+    pyenv = shutil.which("pyenv")
+    if pyenv:
+        root = subprocess.run([pyenv, "root"], capture_output=True, text=True).stdout.strip()
+        candidates += sorted(Path(root, "versions").glob("3.10.*/bin/python3.10"), reverse=True)
+    candidates.append(shutil.which("python3.10") or "")
+    for candidate in map(str, candidates):
+        if candidate and Path(candidate).exists():
+            return candidate
+    sys.exit("engine: Python 3.10 is needed (set ENGINE_PYTHON, or install it with pyenv)")
+
+
+def build_key() -> str:
+    digest = hashlib.sha256()
+    for path in (Path(__file__), CONSTRAINTS, WEIGHTS, TOKENIZER):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
+def engine_dir() -> Path:
+    configured = os.environ.get("A1111_ENGINE_DIR")
+    if configured:
+        return Path(configured)
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return cache / "sdworker" / f"a1111-{build_key()}"
+
+
+def is_built(directory: Path) -> bool:
+    return (directory / READY_MARK).exists()
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def fetch_archive(source: Source, downloads: Path) -> tuple[Path, int]:
+    """The archive and how many leading path parts to strip (GitHub adds a top folder)."""
+    local = sources_dir()
+    if local and (local / source.archive).exists():
+        return local / source.archive, 0
+    url = f"https://github.com/{source.repo}/archive/{source.commit}.tar.gz"
+    target = downloads / source.archive
+    say(f"downloading {url}")
+    with urllib.request.urlopen(url, timeout=120) as response, target.open("wb") as out:
+        shutil.copyfileobj(response, out)
+    return target, 1
+
+
+def archive_commit(archive: Path) -> str:
+    with archive.open("rb") as raw:
+        unzipped = subprocess.run(["gzip", "-dc"], stdin=raw, capture_output=True, check=True)
+    found = subprocess.run(
+        ["git", "get-tar-commit-id"], input=unzipped.stdout, capture_output=True, check=False
+    )
+    return found.stdout.decode().strip()
+
+
+def unpack(source: Source, dest: Path, downloads: Path) -> None:
+    archive, strip = fetch_archive(source, downloads)
+    commit = archive_commit(archive)
+    if commit != source.commit:
+        sys.exit(f"engine: {archive} holds commit {commit or '(none)'}, not {source.commit}")
+    dest.mkdir(parents=True, exist_ok=True)
+    say(f"unpacking {source.repo}@{source.commit[:10]} into {dest}")
+    run("tar", "-xzf", archive, "-C", dest, f"--strip-components={strip}")
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def make_venv(root: Path, webui: Path, downloads: Path) -> Path:
+    venv = root / "venv"
+    run(engine_python(), "-m", "venv", venv)
+    pip = [venv / "bin" / "python", "-m", "pip", "install", "--disable-pip-version-check"]
+    pins = ["-c", CONSTRAINTS]
+    run(*pip, *BOOTSTRAP)
+    say("installing torch 2.1.2 from PyPI (with its CUDA libraries: about 2.5 GB, once)")
+    run(*pip, *pins, *TORCH)
+    say("installing A1111's requirements_versions.txt")
+    run(*pip, *pins, "-r", webui / "requirements_versions.txt")
+    clip = downloads / "clip"
+    unpack(CLIP, clip, downloads)
+    say("installing openai CLIP (A1111's clip_package)")
+    run(*pip, *pins, "--no-build-isolation", clip)
+    run(venv / "bin" / "python", "-m", "pip", "check")
+    return venv / "bin" / "python"
+
+
+def make_weights(python: Path, root: Path, webui: Path) -> None:
+    env = {**os.environ, "HF_HOME": str(root / "hf-home"), "HF_HUB_OFFLINE": "1"}
+    env["TRANSFORMERS_OFFLINE"] = "1"
+    say("making the CLIP tokenizer, a random SD1.5 checkpoint and two LoRAs (about a minute, 9 GB)")
+    run(python, WEIGHTS, "--webui", webui, "--hf-home", root / "hf-home", env=env)
+
+
+def build(target: Path) -> None:
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    webui = partial / "webui"
+    with tempfile.TemporaryDirectory(prefix="engine-downloads-") as tmp:
+        downloads = Path(tmp)
+        for source in SOURCES:
+            unpack(source, webui / source.dest, downloads)
+        python = make_venv(partial, webui, downloads)
+    make_weights(python, partial, webui)
+    (partial / READY_MARK).write_text(f"{build_key()}\n")
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
+
+
+def ensure_built(force: bool = False) -> Path:
+    target = engine_dir()
+    if is_built(target) and not force:
+        say(f"A1111 engine ready at {target}")
+        return target
+    started = time.monotonic()
+    say(f"building the real A1111 engine in {target} (takes minutes; kept for later runs)")
+    build(target)
+    say(f"A1111 engine built in {time.monotonic() - started:.0f} s at {target}")
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--print-dir", action="store_true", help="print the directory and exit")
+    parser.add_argument("--force", action="store_true", help="rebuild even if it is built")
+    args = parser.parse_args()
+    if args.print_dir:
+        print(engine_dir())
+        return
+    ensure_built(args.force)
+
+
+if __name__ == "__main__":
+    main()
