@@ -7,6 +7,7 @@ import base64
 import io
 import itertools
 import json
+import time
 
 from PIL import Image
 
@@ -50,3 +51,10 @@ def run_job(handler, job_input) -> dict:
 
     job = {"id": f"test-{next(_ids)}", "input": job_input}
     return asyncio.run(sdk_run_job(handler, job))
+
+
+class Updates(list):
+    """A progress sink that keeps (job id, time, update) for each update sent."""
+
+    def __call__(self, job, update):
+        self.append((job["id"], time.monotonic(), update))

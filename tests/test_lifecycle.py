@@ -15,15 +15,10 @@ from runpod.serverless.modules.rp_job import run_job as sdk_run_job
 from sdworker.config import Settings
 from sdworker.worker import Worker
 from tests.conftest import JSON_HEADERS
-from tests.helpers import run_job
+from tests.helpers import Updates, run_job
 
 JOB = {"prompt": "a slow one", "width": 64, "height": 64, "steps": 10}
 TXT2IMG = "/sdapi/v1/txt2img"
-
-
-class Updates(list):
-    def __call__(self, job, update):
-        self.append((job["id"], time.monotonic(), update))
 
 
 def make_worker(standin, sink=None, **settings) -> Worker:

@@ -65,12 +65,16 @@ class A1111Client:
         return self._request("POST", route, payload, timeout or self.settings.read_timeout)
 
     def interrupt(self) -> bool:
-        """Ask A1111 to stop the current generation. Sent once: a retry could stop the next job."""
+        """Ask A1111 to stop the current generation; True if it answered at all.
+
+        Sent once: a retry could stop the next job. A1111 answers an interrupt from its own
+        thread even mid-generation, so no answer means the process is frozen or gone.
+        """
         try:
-            resp = self._probe.post(self.base_url + "/sdapi/v1/interrupt", timeout=(1.0, 5.0))
+            self._probe.post(self.base_url + "/sdapi/v1/interrupt", timeout=(1.0, 5.0))
         except requests.RequestException:
             return False
-        return resp.status_code == 200
+        return True
 
     def progress(self, with_image: bool) -> dict | None:
         """A1111's progress, or None when it cannot say right now (never raises)."""

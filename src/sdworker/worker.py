@@ -160,25 +160,31 @@ class Worker:
         )
 
     async def _stop(self, call: Call, work: asyncio.Future, reason: str) -> Any:
-        if not await asyncio.to_thread(self._abandon, call):
+        stopped = await asyncio.to_thread(self._abandon, call)
+        if stopped is None:
             raise JobError(f"job {reason} (JOB_TIMEOUT or the job's timeout) before it started")
+        if not stopped:
+            raise EngineError(
+                f"job {reason}; A1111 did not answer the interrupt, so it is treated as hung"
+            )
         done, _ = await asyncio.wait({work}, timeout=self.settings.interrupt_grace)
-        if not done:
+        if not done or isinstance(_failure(work), EngineError):
             raise EngineError(
                 f"job {reason}; A1111 did not stop within {self.settings.interrupt_grace:g} s "
                 "of the interrupt, so it is treated as hung"
             )
         raise JobError(f"job {reason} (JOB_TIMEOUT or the job's timeout); A1111 was interrupted")
 
-    def _abandon(self, call: Call) -> bool:
-        """Stop a job: it will not start, or A1111 is interrupted. True if it had started."""
+    def _abandon(self, call: Call) -> bool | None:
+        """Stop a job: None if it had not started (it never will), else whether A1111 answered
+        the interrupt."""
         with self._state_lock:
             call.abandoned.set()
             started = self._generating == call.job_id
-        if started:
-            log.info("job id=%s: interrupting A1111", call.job_id)
-            self.client.interrupt()
-        return started
+        if not started:
+            return None
+        log.info("job id=%s: interrupting A1111", call.job_id)
+        return self.client.interrupt()
 
     def _execute(self, call: Call) -> Any:
         """The blocking part, in a worker thread."""
@@ -210,6 +216,10 @@ class Worker:
             raise
         self._failures_in_a_row = 0
         return result
+
+
+def _failure(work: asyncio.Future) -> BaseException | None:
+    return None if work.cancelled() else work.exception()
 
 
 def _ask_for_previews(args: dict) -> None:

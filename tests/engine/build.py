@@ -18,6 +18,8 @@ must carry the commit it claims (git get-tar-commit-id). Only stdlib: it runs be
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import os
 import shutil
@@ -26,6 +28,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +38,8 @@ CONSTRAINTS = HERE / "constraints.txt"
 WEIGHTS = HERE / "weights.py"
 TOKENIZER = PROJECT / "docker" / "clip_tokenizer.py"
 READY_MARK = "engine-ready"
+# Bump when the steps below change what they build.
+BUILD_STEPS = 1
 CHECKPOINT = "random-sd15.safetensors"
 LORAS = ("lcm", "detail-tweaker")
 # pip and setuptools as old as A1111 1.9.3 expects: CLIP's setup.py imports pkg_resources.
@@ -47,7 +52,7 @@ class Source:
     archive: str  # file name in SHARED_DIR/a1111/sources
     repo: str  # GitHub owner/name (the fallback download)
     commit: str
-    dest: str  # where it goes, relative to webui/ ("" = the root; None-like "pip" = installed)
+    dest: str  # where it goes, relative to webui/ ("" = the root)
 
 
 SOURCES = (
@@ -127,18 +132,34 @@ def engine_python() -> str:
 
 
 def build_key() -> str:
-    digest = hashlib.sha256()
-    for path in (Path(__file__), CONSTRAINTS, WEIGHTS, TOKENIZER):
+    """A digest of what the build is made of (not of this file's wording)."""
+    digest = hashlib.sha256(repr((BUILD_STEPS, SOURCES, CLIP, BOOTSTRAP, TORCH)).encode())
+    for path in (CONSTRAINTS, WEIGHTS, TOKENIZER):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
 
+def cache_root() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sdworker"
+
+
 def engine_dir() -> Path:
     configured = os.environ.get("A1111_ENGINE_DIR")
-    if configured:
-        return Path(configured)
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "sdworker" / f"a1111-{build_key()}"
+    return Path(configured) if configured else cache_root() / f"a1111-{build_key()}"
+
+
+@contextlib.contextmanager
+def engine_lock() -> Iterator[None]:
+    """Held while a real A1111 runs, or anything as large (about 9 GB): one at a time."""
+    path = cache_root() / "engine.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            say(f"waiting for {path}: another real A1111 is running")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def is_built(directory: Path) -> bool:
@@ -205,22 +226,21 @@ def make_weights(python: Path, root: Path, webui: Path) -> None:
     env = {**os.environ, "HF_HOME": str(root / "hf-home"), "HF_HUB_OFFLINE": "1"}
     env["TRANSFORMERS_OFFLINE"] = "1"
     say("making the CLIP tokenizer, a random SD1.5 checkpoint and two LoRAs (about a minute, 9 GB)")
-    run(python, WEIGHTS, "--webui", webui, "--hf-home", root / "hf-home", env=env)
+    with engine_lock():
+        run(python, WEIGHTS, "--webui", webui, "--hf-home", root / "hf-home", env=env)
 
 
 def build(target: Path) -> None:
-    partial = target.with_name(target.name + ".partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    webui = partial / "webui"
+    # Built in place (a venv cannot move: its scripts name their own path); the mark comes last.
+    shutil.rmtree(target, ignore_errors=True)
+    webui = target / "webui"
     with tempfile.TemporaryDirectory(prefix="engine-downloads-") as tmp:
         downloads = Path(tmp)
         for source in SOURCES:
             unpack(source, webui / source.dest, downloads)
-        python = make_venv(partial, webui, downloads)
-    make_weights(python, partial, webui)
-    (partial / READY_MARK).write_text(f"{build_key()}\n")
-    shutil.rmtree(target, ignore_errors=True)
-    partial.rename(target)
+        python = make_venv(target, webui, downloads)
+    make_weights(python, target, webui)
+    (target / READY_MARK).write_text(f"{build_key()}\n")
 
 
 def ensure_built(force: bool = False) -> Path:
