@@ -41,10 +41,24 @@ def test_progress_is_sent_while_generating_and_stops_after(a1111):
     assert len(updates) >= 3
     percents = [u["percent"] for _, _, u in updates]
     assert percents == sorted(percents) and 0 < percents[-1] <= 100
-    assert all(u["total_steps"] == 10 and 0 <= u["step"] <= 10 for _, _, u in updates)
+    assert all(u["total_steps"] == (10 if u["step"] else None) for _, _, u in updates)
+    assert all(0 <= u["step"] <= 10 for _, _, u in updates)
     assert all("preview" not in u for _, _, u in updates)
     time.sleep(0.6)
     assert all(t <= finished for _, t, _ in updates)
+
+
+def test_progress_sends_no_stale_step_count_before_sampling(a1111):
+    worker = make_worker(a1111)
+    assert "output" in run_job(worker.handle, {**JOB, "steps": 2})
+    # As on the real engine: while the prompt is conditioned, A1111 shows the last job's steps.
+    a1111.config(prepare_seconds=1.0, generation_seconds=0.5)
+    updates = Updates()
+    assert "output" in run_job(make_worker(a1111, updates).handle, JOB)
+    before_sampling = [u for _, _, u in updates if u["step"] == 0]
+    assert before_sampling, updates
+    assert all(u["total_steps"] is None for u in before_sampling)
+    assert {u["total_steps"] for _, _, u in updates if u["step"]} == {10}
 
 
 def test_progress_previews_only_when_asked(a1111):

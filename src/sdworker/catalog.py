@@ -90,10 +90,29 @@ class Catalog:
 
         return self._get("vaes", fetch, refresh)
 
+    def upscaler_entries(self) -> list[dict]:
+        return self._get("upscalers", lambda: self._client.get("/sdapi/v1/upscalers"))
+
     def upscalers(self) -> list[str]:
+        return [u["name"] for u in self.upscaler_entries()]
+
+    def face_restorers(self) -> list[str]:
         return self._get(
-            "upscalers", lambda: [u["name"] for u in self._client.get("/sdapi/v1/upscalers")]
+            "face_restorers",
+            lambda: [f["name"] for f in self._client.get("/sdapi/v1/face-restorers")],
         )
+
+    def styles(self, refresh: bool = False) -> list[str]:
+        # styles.csv is read again by A1111 at every request to this route.
+        return self._get(
+            "styles",
+            lambda: [s["name"] for s in self._client.get("/sdapi/v1/prompt-styles")],
+            refresh,
+        )
+
+    def cmd_flags(self) -> dict:
+        """A1111's command line, with the folders it reads its weights from."""
+        return self._get("cmd_flags", lambda: self._client.get("/sdapi/v1/cmd-flags"))
 
     def latent_upscale_modes(self) -> list[str]:
         return self._get(
@@ -101,12 +120,16 @@ class Catalog:
             lambda: [m["name"] for m in self._client.get("/sdapi/v1/latent-upscale-modes")],
         )
 
+    def options(self) -> dict:
+        """A1111's options as first read: for names, and values no job can change."""
+        return self._get("options", lambda: self._client.get("/sdapi/v1/options"))
+
     def option_names(self) -> list[str]:
-        return self._get("options", lambda: list(self._client.get("/sdapi/v1/options")))
+        return list(self.options())
 
     def warm(self) -> None:
         """Fetch the lists the checks use, so that the first job does not wait for them."""
-        for fetch in (self.samplers, self.schedulers, self.loras, self.option_names):
+        for fetch in (self.samplers, self.schedulers, self.loras, self.options, self.cmd_flags):
             # A failure caches nothing: the first job that needs the list fetches and reports.
             with contextlib.suppress(JobError):
                 fetch()
@@ -126,6 +149,9 @@ class Catalog:
 
     def has_model(self, name: str) -> bool:
         return name in self.model_names() or name in self.model_names(refresh=True)
+
+    def has_style(self, name: str) -> bool:
+        return name in self.styles() or name in self.styles(refresh=True)
 
     def has_vae(self, name: str) -> bool:
         if name in ("Automatic", "None"):

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 
+from . import model_files
 from .catalog import Catalog, unknown_name
 from .errors import JobError
 from .inputs import OptionsInput, is_path_option, validate
+from .model_files import Weights
 
 # A1111 parses extra networks as <kind:arg1:arg2...>; `lyco` is an alias of `lora`.
 _EXTRA_NETWORK = re.compile(r"<(\w+):([^>]+)>")
@@ -77,11 +79,88 @@ def check_vae(field: str, value: str | None, catalog: Catalog) -> None:
 
 
 def check_upscaler(field: str, value: str | None, catalog: Catalog, latent: bool = False) -> None:
-    if value is None:
+    if value is None or (latent and value in catalog.latent_upscale_modes()):
         return
     valid = catalog.upscalers() + (catalog.latent_upscale_modes() if latent else [])
     if value not in valid:
         raise unknown_name(field, value, valid, "upscaler")
+    flags = catalog.cmd_flags()
+    if not model_files.can_look(flags):
+        return
+    entry = next(u for u in catalog.upscaler_entries() if u["name"] == value)
+    lacking = model_files.upscaler_missing(entry, flags)
+    if lacking:
+        usable = [
+            u["name"]
+            for u in catalog.upscaler_entries()
+            if not model_files.upscaler_missing(u, flags)
+        ]
+        raise _no_weights(
+            field,
+            f"upscaler '{value}'",
+            "fall back to Lanczos",
+            lacking,
+            flags,
+            f" Upscalers with their weights here: {_names(usable)}.",
+        )
+
+
+def check_face_restorer(field: str, name: str, catalog: Catalog) -> None:
+    if name not in catalog.face_restorers():
+        # A1111 restores nothing, silently, when the name matches no restorer.
+        raise unknown_name(field, name, catalog.face_restorers(), "face restorer")
+    flags = catalog.cmd_flags()
+    if not model_files.can_look(flags):
+        return
+    lacking = model_files.missing(model_files.FACE_RESTORERS.get(name, ()), flags)
+    if lacking:
+        raise _no_weights(
+            field, f"face restorer '{name}'", "return the image unrestored", lacking, flags
+        )
+
+
+def check_interrogator(model: str, catalog: Catalog) -> None:
+    flags = model_files.clip_folder(catalog.cmd_flags())
+    if not model_files.can_look(flags):
+        return
+    lacking = model_files.missing(model_files.INTERROGATORS[model], flags)
+    if lacking:
+        effect = "caption '<error>'" if model == "clip" else "fail with an IndexError"
+        raise _no_weights("model", f"interrogator '{model}'", effect, lacking, flags)
+
+
+def _no_weights(
+    field: str, what: str, effect: str, lacking: list[Weights], flags: dict, more: str = ""
+) -> JobError:
+    files = "; ".join(w.how_to_add(flags) for w in lacking)
+    return JobError(
+        f"{field}: the weights of {what} are not on this worker, and offline A1111 would "
+        f"{effect} without saying so. Missing: {files} (bake them into the image, see the "
+        f"README's 'Upscalers, face restoration, interrogation').{more}"
+    )
+
+
+def _names(names: list[str]) -> str:
+    return ", ".join(f"'{n}'" for n in names) or "none"
+
+
+def check_styles(styles: list[str] | None, catalog: Catalog) -> None:
+    for name in styles or ():
+        if not catalog.has_style(name):
+            # A1111 skips a style it does not know without a word.
+            raise unknown_name("styles", name, catalog.styles(), "style")
+
+
+def check_face_restoration(payload: dict, catalog: Catalog) -> None:
+    overrides = payload.get("override_settings") or {}
+    restoring = payload.get("restore_faces")
+    if restoring is None:
+        restoring = overrides.get("face_restoration")
+    if restoring:
+        model = overrides.get("face_restoration_model") or catalog.options().get(
+            "face_restoration_model"
+        )
+        check_face_restorer("restore_faces", model, catalog)
 
 
 def check_option_values(options: dict, catalog: Catalog, field: str = "") -> None:
@@ -103,6 +182,9 @@ def check_override_settings(settings: dict, catalog: Catalog) -> None:
     typed = {k: v for k, v in settings.items() if k in OptionsInput.model_fields}
     validate(OptionsInput, typed)
     check_option_values(settings, catalog, "override_settings")
+    check_upscaler(
+        "override_settings.upscaler_for_img2img", settings.get("upscaler_for_img2img"), catalog
+    )
 
 
 def check_generation(payload: dict, catalog: Catalog) -> None:
@@ -117,7 +199,10 @@ def check_generation(payload: dict, catalog: Catalog) -> None:
             check_loras(field, payload.get(field, ""), catalog)
     for field in ("refiner_checkpoint", "hr_checkpoint_name"):
         check_model(field, payload.get(field), catalog, (SAME_CHECKPOINT, "None"))
-    check_upscaler("hr_upscaler", payload.get("hr_upscaler"), catalog, latent=True)
+    if payload.get("enable_hr"):
+        check_upscaler("hr_upscaler", payload.get("hr_upscaler"), catalog, latent=True)
+    check_styles(payload.get("styles"), catalog)
+    check_face_restoration(payload, catalog)
     if payload.get("override_settings"):
         check_override_settings(payload["override_settings"], catalog)
 
@@ -125,3 +210,6 @@ def check_generation(payload: dict, catalog: Catalog) -> None:
 def check_extras(payload: dict, catalog: Catalog) -> None:
     for field in ("upscaler_1", "upscaler_2"):
         check_upscaler(field, payload.get(field), catalog)
+    for field, name in (("gfpgan_visibility", "GFPGAN"), ("codeformer_visibility", "CodeFormer")):
+        if payload.get(field):
+            check_face_restorer(field, name, catalog)

@@ -11,7 +11,7 @@ from typing import Any
 
 from .a1111_client import A1111Client
 from .catalog import Catalog
-from .checks import check_extras, check_generation, check_option_values
+from .checks import check_extras, check_generation, check_interrogator, check_option_values
 from .config import Settings
 from .errors import JobError
 from .images import fetch_as_base64, is_url
@@ -123,6 +123,7 @@ def _extras(ctx: Context, call: Call) -> dict:
 
 
 def _interrogate(ctx: Context, call: Call) -> dict:
+    check_interrogator(call.payload.get("model", "clip"), ctx.catalog)
     ctx.resolve_image_urls(call.payload)
     return call.generate(ctx, "/sdapi/v1/interrogate")
 

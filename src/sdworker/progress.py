@@ -35,9 +35,11 @@ def summarize(state: dict | None, with_image: bool) -> dict | None:
     job_state = state.get("state") or {}
     if not job_state.get("job_count") and not state.get("progress"):
         return None
+    step = job_state.get("sampling_step", 0)
     update = {
-        "step": job_state.get("sampling_step", 0),
-        "total_steps": job_state.get("sampling_steps", 0),
+        "step": step,
+        # Until the sampler's first step A1111 still reports the previous job's step count.
+        "total_steps": job_state.get("sampling_steps", 0) if step else None,
         "percent": round(100 * float(state.get("progress") or 0), 1),
         "eta_seconds": round(float(state.get("eta_relative") or 0), 1),
         "batch": (job_state.get("job_no") or 0) + 1,

@@ -309,6 +309,7 @@ class Processing:
         }
         images: list[Image.Image] = []
         infotexts: list[str] = []
+        time.sleep(self.app.config.prepare_seconds)
         for n in range(n_iter):
             if self.state.skipped:
                 with self.state.lock:

@@ -165,6 +165,9 @@ class FixedBody:
 @dataclass
 class Config:
     generation_seconds: float = 0.0
+    # Before the sampler starts (prompt conditioning): A1111's progress then still shows the
+    # previous job's sampling_steps.
+    prepare_seconds: float = 0.0
     model_load_seconds: float = 0.0
     model_switch_seconds: float = 0.0
     fail_status: int | None = None
@@ -192,7 +195,12 @@ class Config:
         problems = []
         new = self.copy()
         for key, value in changes.items():
-            if key in ("generation_seconds", "model_load_seconds", "model_switch_seconds"):
+            if key in (
+                "generation_seconds",
+                "prepare_seconds",
+                "model_load_seconds",
+                "model_switch_seconds",
+            ):
                 if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                     problems.append(f"{key} must be a number >= 0")
                     continue

@@ -83,6 +83,8 @@ def make_worker(real):
     def make(**settings) -> Worker:
         sink = settings.pop("sink", None)
         base = {"webui_url": real.webui_url, "ready_timeout": 30, "progress_interval": 0.2}
-        return Worker(Settings(**{**base, **settings}), progress_sink=sink or Updates())
+        return Worker(
+            Settings(**{**base, **settings}), progress_sink=Updates() if sink is None else sink
+        )
 
     return make
