@@ -36,7 +36,7 @@ def wait_until_sampling(updates: Updates, timeout: float = 120) -> None:
 
 def test_progress_updates_follow_the_real_steps(real, make_worker):
     updates = Updates()
-    job = {**SLOW, "steps": 8}
+    job = {**SLOW, "steps": 8, "width": 64, "height": 64}
     result = run_job(make_worker(sink=updates).handle, job)
     assert "output" in result, result
     seen = [u for _, _, u in updates]
