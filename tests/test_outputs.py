@@ -35,7 +35,7 @@ def s3_auth():
 
 
 def make_worker(a1111, bucket=None, **settings) -> Worker:
-    return Worker(Settings(webui_url=a1111.url, ready_timeout=10, **settings), bucket=bucket)
+    return Worker(Settings(webui_url=a1111.url, ready_timeout=10, bucket=bucket, **settings))
 
 
 def user_comment(img: Image.Image) -> str:

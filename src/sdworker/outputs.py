@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 from PIL import ExifTags, Image
 
+from . import storage
+from .config import Bucket
 from .errors import JobError
-from .storage import Bucket
 
 OUTPUT_FIELDS = ("output_format", "output_quality", "output_lossless", "output")
 _MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -131,7 +132,7 @@ class OutputHandler:
         for i, (b64, data) in enumerate(zip(out["images"], blobs, strict=True)):
             data = data if data is not None else base64.b64decode(b64)
             key = f"{job_id}/{i}.{_EXT[opts.output_format]}"
-            urls.append(self.bucket.upload(key, data, _MIME[opts.output_format]))
+            urls.append(storage.upload(self.bucket, key, data, _MIME[opts.output_format]))
         return {**out, "images": urls, "output": "url"}
 
 
