@@ -124,6 +124,7 @@ class Worker:
             _ask_for_previews(args)
         # The worker's own fields leave here; what remains is A1111's payload.
         output = OutputOptions.pop_from(args)
+        self.context.outputs.check(output)
         return Call(job, operation, args, timeout, with_images, output)
 
     async def _run(self, call: Call) -> Any:
