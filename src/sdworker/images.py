@@ -58,7 +58,9 @@ def check_base64_image(value: str, max_bytes: int) -> tuple[int, int]:
         raise ValueError("is empty; expected a base64-encoded PNG/JPEG/WebP image")
     # 3 bytes per 4 characters: refuse oversized input before decoding it.
     if len(data) * 3 // 4 > max_bytes:
-        raise ValueError(f"is larger than the {max_bytes // (1024 * 1024)} MB image limit")
+        raise ValueError(
+            f"is larger than the image limit, MAX_IMAGE_BYTES ({max_bytes} bytes on this worker)"
+        )
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as exc:

@@ -114,6 +114,7 @@ class Worker:
         limits = {
             "max_dimension": self.settings.max_dimension,
             "max_image_bytes": self.settings.max_image_bytes,
+            "job_timeout": self.settings.job_timeout,
         }
         args = validate(operation.input, payload, limits)
         timeout = min(
