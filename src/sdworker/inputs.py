@@ -302,6 +302,10 @@ class InterrogateInput(Input):
 class OptionsInput(Input):
     """The options a job may change persistently; paths and directories are never settable."""
 
+    # Other names are refused too, but only A1111's option list can tell an option the worker
+    # will not set from a misspelt one: checks.check_option_names, when A1111 is at hand.
+    model_config = ConfigDict(extra="allow")
+
     sd_model_checkpoint: Name | None = Field(None, description="Model title from getModels.")
     sd_vae: Name | None = Field(None, description="'Automatic', 'None' or a name from getVaes.")
     CLIP_stop_at_last_layers: int | None = Field(None, ge=1, le=12, description="Clip skip, 1..12.")
@@ -363,7 +367,8 @@ def check_known_fields(payload: dict, model: type[Input], extra: frozenset[str] 
 
 def validate(model: type[Input], payload: dict, context: dict | None = None) -> dict:
     """Check a payload against its model; return what to send to A1111 (given fields only)."""
-    check_known_fields(payload, model)
+    if model.model_config.get("extra") == "forbid":
+        check_known_fields(payload, model)
     try:
         parsed = model.model_validate(payload, context=context)
     except ValidationError as exc:
