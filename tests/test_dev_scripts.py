@@ -77,3 +77,47 @@ def test_venv_is_silent_and_skips_pip_until_a_requirement_file_changes(tmp_path)
     (checkout / "base.txt").write_text("runpod==1.12.0\nPillow>=11\n")
     out, calls = ensure_venv(checkout, "dev.txt")
     assert "installing dev.txt" in out and len(calls) == 1
+
+
+# Where the development commands and the test set-up read their variables (tests/engine has its
+# own documentation, in its module docstring).
+SHELL_SOURCES = [*(REPO_ROOT / "scripts").iterdir(), REPO_ROOT / ".ci" / "run"]
+PYTHON_SOURCES = [
+    REPO_ROOT / "tests" / "conftest.py",
+    *(REPO_ROOT / "tests" / "a1111_standin").glob("*.py"),
+    *(REPO_ROOT / "tests" / "image").glob("*.py"),
+    *(REPO_ROOT / "bench").glob("*.py"),
+]
+STANDARD = {"PATH", "HOME", "XDG_CACHE_HOME", "LD_PRELOAD"}
+
+
+def variables_read_by_the_development_commands() -> set[str]:
+    names = set()
+    for path in SHELL_SOURCES:
+        # ${NAME:-default}, ${NAME-default}, ${NAME:+...}: read from the environment
+        names |= set(re.findall(r"\$\{([A-Z][A-Z0-9_]*):?[-+]", path.read_text()))
+    for path in PYTHON_SOURCES:
+        text = path.read_text()
+        names |= set(
+            re.findall(r"(?:environ\.get\(|environ\[|getenv\()\s*\"([A-Z][A-Z0-9_]*)", text)
+        )
+    return names - STANDARD
+
+
+def test_every_variable_of_the_development_commands_is_documented():
+    names = variables_read_by_the_development_commands()
+    assert {"STANDIN_PORT", "SHARED_DIR", "CI", "IMAGE_CHECK", "PYTHON"} <= names
+    docs = (REPO_ROOT / "README.md").read_text()
+    rows = {m for line in docs.splitlines() for m in re.findall(r"^\| `([A-Z][A-Z0-9_]*)`", line)}
+    missing = sorted(names - rows)
+    assert not missing, f"read by the development commands, no row in README.md: {missing}"
+
+
+def test_the_readme_says_ci_run_by_hand_skips_the_image_check():
+    docs = (REPO_ROOT / "README.md").read_text()
+    intro = docs[: docs.index("\n## ")]  # where the commands are given
+    assert "`.ci/run`" in intro and "skips the image check" in intro and "CI=true" in intro
+    # ...which is what .ci/run and scripts/test do
+    assert "scripts/test" in (REPO_ROOT / ".ci" / "run").read_text()
+    script = (REPO_ROOT / "scripts" / "test").read_text()
+    assert re.search(r'if \[ "\$\{CI:-\}" = "true" \]; then\s+export IMAGE_CHECK=', script)
