@@ -59,7 +59,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--quick",
         action="store_true",
-        help="a smoke run (~10 s): every figure measured once or a few times, none judged",
+        help="a smoke run (~15 s): every figure measured once or a few times, none judged",
     )
     parser.add_argument(
         "--iterations",
