@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-PASS, FAIL, SKIP, INFO = "PASS", "FAIL", "SKIP", "INFO"
+PASS, FAIL, SKIP, INFO, SMOKE = "PASS", "FAIL", "SKIP", "INFO", "SMOKE"
 
 
 @dataclass
@@ -29,6 +29,14 @@ class Figure:
 
 def verdict(ok: bool) -> str:
     return PASS if ok else FAIL
+
+
+def unjudged(figure: Figure) -> Figure:
+    """A figure of a smoke run: measured, shown, but too few repetitions to judge."""
+    if figure.verdict not in (PASS, FAIL):
+        return figure
+    note = f"smoke run: {figure.result} against {figure.target} is not judged"
+    return replace(figure, verdict=SMOKE, details=[*figure.details, note])
 
 
 def median(values: Sequence[float]) -> float:
@@ -85,6 +93,12 @@ def details(figures: Sequence[Figure]) -> str:
 
 
 def summary(figures: Sequence[Figure]) -> str:
+    if any(f.verdict == SMOKE for f in figures):
+        measured = sum(f.verdict == SMOKE for f in figures)
+        return (
+            f"summary: smoke run, {measured} figures measured and none judged: too few "
+            "repetitions for a verdict (run python -m bench without --quick for verdicts)"
+        )
     counts = {v: sum(f.verdict == v for f in figures) for v in (PASS, FAIL, SKIP)}
     failed = [f.key for f in figures if f.verdict == FAIL]
     text = f"summary: {counts[PASS]} PASS, {counts[FAIL]} FAIL, {counts[SKIP]} SKIP"

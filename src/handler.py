@@ -4,24 +4,34 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
+from typing import TYPE_CHECKING
 
 # The SDK reads its level once, at import, and at its DEBUG default logs every job output,
 # base64 images included.
 os.environ.setdefault("RUNPOD_LOG_LEVEL", "INFO")
 
-import runpod
-
-from sdworker.config import Settings
+from sdworker.config import ConfigError, Settings
 from sdworker.errors import JobError
-from sdworker.worker import Worker
+
+if TYPE_CHECKING:
+    from sdworker.worker import Worker
 
 _worker: Worker | None = None
+
+
+def new_worker(settings: Settings) -> Worker:
+    # Imported once the environment is known to be good: importing the SDK (which the
+    # worker does) checks RUNPOD_LOG_LEVEL and fails with a traceback on a bad value.
+    from sdworker.worker import Worker
+
+    return Worker(settings)
 
 
 def get_worker() -> Worker:
     global _worker
     if _worker is None:
-        _worker = Worker(Settings.from_env())
+        _worker = new_worker(Settings.from_env())
     return _worker
 
 
@@ -31,20 +41,32 @@ async def handler(job: dict):
 
 
 def main() -> None:
+    try:
+        settings = Settings.from_env()
+    except ConfigError as exc:
+        # One line and exit status 1: what to fix, not a traceback.
+        sys.exit(f"worker not started: {exc}")
+    global _worker
+    _worker = new_worker(settings)
+    import runpod
+
     # runpod configures the root logger at import; force ours in its place.
     logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO").upper(),
+        level=settings.log_level,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         force=True,
     )
-    worker = get_worker()
+    log = logging.getLogger("sdworker")
+    log.info("worker starting: %s", settings.summary())
+    if settings.bucket_problem:
+        log.warning("%s", settings.bucket_problem)
     # Wait before taking jobs, so queued jobs go to ready workers; on a timeout, start
     # anyway: each job then gets a clear error and asks RunPod for a new worker.
     try:
-        worker.ensure_ready()
-        worker.context.catalog.warm()
+        _worker.ensure_ready()
+        _worker.context.catalog.warm()
     except JobError as exc:
-        logging.getLogger("sdworker").error("%s", exc)
+        log.error("%s", exc)
     runpod.serverless.start({"handler": handler})
 
 

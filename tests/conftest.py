@@ -3,12 +3,15 @@
 - `start_standin(*cli_args, wait=True)`: a fresh stand-in for one test (killed at teardown).
 - `standin`: one stand-in shared by the whole session.
 - `a1111`: the shared stand-in, reset to its start state for this test.
+- `local_api` / `local_api_with(**env)`: `python src/handler.py --rp_serve_api` against `a1111`.
 - `SHARED_DIR` / `shared_dir`: the folder with A1111's recorded exchanges and OpenAPI document
   ($SHARED_DIR, else ../shared beside the repository).
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import os
 import subprocess
 import sys
@@ -71,9 +74,29 @@ JSON_HEADERS = {"Content-Type": "application/json"}
 @pytest.fixture
 def local_api(a1111, tmp_path):
     """`python src/handler.py --rp_serve_api` against the stand-in: (url, process)."""
+    with serving_local_api(a1111, tmp_path) as api:
+        yield api
+
+
+@pytest.fixture
+def local_api_with(a1111, tmp_path):
+    """Factory: local_api_with(**env) -> (url, process), the same server with these variables."""
+    with contextlib.ExitStack() as stack:
+        count = itertools.count()
+
+        def _start(**env: str) -> tuple[str, subprocess.Popen]:
+            log_dir = tmp_path / f"local-api-{next(count)}"
+            return stack.enter_context(serving_local_api(a1111, log_dir, env))
+
+        yield _start
+
+
+@contextlib.contextmanager
+def serving_local_api(a1111, log_dir: Path, extra_env: dict | None = None):
+    log_dir.mkdir(exist_ok=True)
     port = free_port()
-    env = {**os.environ, "WEBUI_URL": a1111.url, "WEBUI_READY_TIMEOUT": "10"}
-    log_path = tmp_path / "worker.log"
+    env = {**os.environ, "WEBUI_URL": a1111.url, "WEBUI_READY_TIMEOUT": "10", **(extra_env or {})}
+    log_path = log_dir / "worker.log"
     with open(log_path, "w") as log:  # a file, not a pipe: a full pipe would block the worker
         proc = subprocess.Popen(
             [sys.executable, "src/handler.py", "--rp_serve_api", "--rp_api_port", str(port)],

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import boto3
 
-from sdworker.storage import Bucket
+from sdworker.config import Bucket
 from tests.conftest import free_port
 
 BUCKET = "worker-output"

@@ -14,7 +14,10 @@ from PIL import Image
 from bench import payloads
 from tests.conftest import REPO_ROOT, StandIn
 
-VERDICT = r"(PASS|FAIL|SKIP)"
+VERDICT = r"(PASS|FAIL|SKIP|SMOKE)"
+SUMMARY = (
+    r"^summary: (\d+ PASS, \d+ FAIL, \d+ SKIP|smoke run, \d+ figures measured and none judged)"
+)
 
 
 def run_bench(*args: str) -> str:
@@ -26,7 +29,7 @@ def run_bench(*args: str) -> str:
         timeout=100,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
-    assert re.search(r"^summary: \d+ PASS, \d+ FAIL, \d+ SKIP", proc.stdout, re.M), proc.stdout
+    assert re.search(SUMMARY, proc.stdout, re.M), proc.stdout
     assert proc.stdout.startswith("command: python -m bench")
     return proc.stdout
 
@@ -37,10 +40,14 @@ def row(out: str, key: str) -> str:
     return found.group(0)
 
 
-def test_quick_run_prints_every_figure() -> None:
+def test_quick_run_prints_every_figure_and_judges_none() -> None:
+    """A few repetitions are a smoke test, and the output says so rather than PASS or FAIL."""
     out = run_bench("--quick", "--iterations", "1")
+    assert "mode: smoke run (--quick)" in out
     for key in ("1a", "1b", "2", "3"):
-        assert not row(out, key).endswith("SKIP"), out
+        assert row(out, key).endswith("SMOKE"), out
+        assert re.search(rf"^\s+{key}\s+smoke run: .+ against <= .+ is not judged$", out, re.M)
+    assert re.search(r"^summary: smoke run, [45] figures measured and none judged", out, re.M)
     # the output-size figure needs scikit-image's photo (requirements-bench.txt); without it,
     # it says so
     if row(out, "4").endswith("SKIP"):
@@ -51,8 +58,9 @@ def test_quick_run_prints_every_figure() -> None:
 def test_against_any_a1111(a1111: StandIn) -> None:
     """--webui-url: the overhead figures against a server that really generates."""
     out = run_bench("--webui-url", a1111.url, "--iterations", "1", "--steps", "1")
-    row(out, "5a")
-    row(out, "5b")
+    # not a smoke run: the figures are judged
+    assert re.search(r"(PASS|FAIL)$", row(out, "5a")) and re.search(r"(PASS|FAIL)$", row(out, "5b"))
+    assert "smoke" not in out
     assert a1111.stats()["counts"]["POST /sdapi/v1/txt2img"] >= 2 * 3
 
 

@@ -433,9 +433,15 @@ def _worker_sources() -> str:
     return "".join(p.read_text() for p in files if p.is_file())
 
 
+def _development_sources() -> str:
+    files = [*(ROOT / "scripts").iterdir(), ROOT / ".ci" / "run", ROOT / "tests" / "conftest.py"]
+    files += [*(ROOT / "tests" / "image").glob("*.py"), *(ROOT / "bench").glob("*.py")]
+    return "".join(p.read_text() for p in files if p.is_file())
+
+
 def test_every_documented_environment_variable_is_read_by_the_worker(hub):
     """An input on the Hub page or a row in the README that nothing reads is silently ignored."""
-    sources = _worker_sources()
+    sources = _worker_sources() + _development_sources()
     documented = {env["key"] for env in hub["config"]["env"]}
     for line in (ROOT / "README.md").read_text().splitlines():
         if line.startswith("| `"):

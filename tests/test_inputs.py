@@ -92,6 +92,34 @@ def test_max_dimension_is_configurable():
     assert "from 64 to 1024" in error_of(Txt2ImgInput, {"width": 2048}, max_dimension=1024)
 
 
+def test_messages_show_the_limits_in_force():
+    message = error_of(Txt2ImgInput, {"width": 1024}, max_dimension=512)
+    assert "must be a multiple of 8 from 64 to 512 (got 1024)" in message
+    assert "allowed: Multiple of 8, 64..MAX_DIMENSION (512 on this worker)" in message
+    assert "2048" not in message
+    message = error_of(Txt2ImgInput, {"timeout": 5000}, job_timeout=100)
+    assert "at most JOB_TIMEOUT (100 on this worker)" in message and "580" not in message
+    # without the worker's settings (the input reference): the defaults, said to be defaults
+    assert "MAX_DIMENSION (default 2048)" in error_of(Txt2ImgInput, {"width": 4096})
+
+
+def test_no_description_hard_codes_a_worker_limit():
+    """A variable named in a description is a {PLACEHOLDER}, spelt out with the value in force."""
+    from sdworker.config import VARIABLES
+    from sdworker.operations import OPERATIONS
+
+    named = 0
+    for op in OPERATIONS.values():
+        for name, field in op.input.model_fields.items():
+            text = field.description or ""
+            for variable in VARIABLES:
+                if variable in text:
+                    named += 1
+                    assert "{" + variable + "}" in text, (op.name, name, text)
+                    assert text.count(variable) == text.count("{" + variable + "}"), text
+    assert named >= 4  # width, height (txt2img, img2img), timeout...
+
+
 def test_unknown_field_gets_a_did_you_mean_hint():
     message = error_of(Txt2ImgInput, {"setps": 20, "prompt": "x"})
     assert "'setps'" in message and "did you mean 'steps'" in message
@@ -123,7 +151,8 @@ def test_options_allow_list_and_paths():
     clip_skip = {"CLIP_stop_at_last_layers": 2}
     assert validate(OptionsInput, clip_skip) == clip_skip
     assert "CLIP_stop_at_last_layers" in error_of(OptionsInput, {"CLIP_stop_at_last_layers": "abc"})
-    assert "outdir_samples" in error_of(OptionsInput, {"outdir_samples": "/tmp"})
+    # Other names pass here: only A1111's option list can say why each is refused (checks.py).
+    assert validate(OptionsInput, {"samples_save": True}) == {"samples_save": True}
     for name in ("outdir_txt2img_samples", "temp_dir", "save_images_add_number", "ckpt_dir"):
         assert is_path_option(name)
     for name in OptionsInput.model_fields:

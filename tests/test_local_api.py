@@ -12,7 +12,7 @@ import requests
 from sdworker.config import Settings
 from sdworker.worker import Worker
 from tests.conftest import JSON_HEADERS
-from tests.helpers import check_output, run_job
+from tests.helpers import check_output, png_b64, run_job
 
 ROOT = Path(__file__).resolve().parents[1]
 INPUT_FILES = sorted(ROOT.glob("test_input*.json"))
@@ -50,3 +50,20 @@ def test_local_api_server_reports_bad_input_and_keeps_serving(local_api):
     assert bad["status"] == "FAILED" and "did you mean 'steps'" in bad["error"]
     good = requests.post(url + "/runsync", json={"input": {"width": 64, "height": 64}}, timeout=60)
     assert good.json()["status"] == "COMPLETED"
+
+
+def test_error_messages_show_the_limits_set_on_the_worker(local_api_with):
+    url, _proc = local_api_with(MAX_DIMENSION="512", JOB_TIMEOUT="100", MAX_IMAGE_BYTES="100")
+
+    def error(job_input: dict) -> str:
+        body = requests.post(url + "/runsync", json={"input": job_input}, timeout=30).json()
+        assert body["status"] == "FAILED", body
+        return body["error"]
+
+    wide = error({"width": 1024, "height": 64})
+    assert "from 64 to 512 (got 1024)" in wide and "MAX_DIMENSION (512 on this worker)" in wide
+    assert "2048" not in wide
+    slow = error({"timeout": 5000})
+    assert "JOB_TIMEOUT (100 on this worker)" in slow and "580" not in slow
+    big = error({"api": "img2img", "init_images": [png_b64(64, 64)]})
+    assert "MAX_IMAGE_BYTES (100 bytes on this worker)" in big

@@ -145,6 +145,16 @@ def test_set_options_model_must_exist(handler, a1111):
         ({"outdir_txt2img_samples": "/etc"}, ["outdir_txt2img_samples"]),
         ({"temp_dir": "/tmp"}, ["temp_dir"]),
         ({"no_such_option": 1}, ["no_such_option"]),
+        # real A1111 options (getOptions lists them) that the worker will not set, and why
+        (
+            {"outdir_samples": "/tmp"},
+            ["'outdir_samples' is an A1111 option", "cannot be set", "path or directory"],
+        ),
+        (
+            {"samples_save": False},
+            ["'samples_save' is an A1111 option", "allow-list", "override_settings", "eta_ddim"],
+        ),
+        ({"CLIP_stop_at_last_layer": 2}, ["unknown option", "mean 'CLIP_stop_at_last_layers'"]),
         ({"CLIP_stop_at_last_layers": "abc"}, ["CLIP_stop_at_last_layers", "integer"]),
         ({"sd_vae": "missing.vae.pt"}, ["sd_vae", "Automatic"]),
         ({}, ["at least one option", "sd_model_checkpoint"]),
@@ -154,6 +164,9 @@ def test_set_options_refusals_send_nothing(handler, a1111, job, words):
     message = error_of(run_job(handler, {"api": "setOptions", **job}))
     for word in words:
         assert word in message
+    if "A1111 option" in message:
+        assert set(job) <= set(output_of(run_job(handler, {"api": "getOptions"})))
+        assert "unknown" not in message and "did you mean" not in message.lower()
     assert sent(a1111, "POST /sdapi/v1/options") == 0
 
 

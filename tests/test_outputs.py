@@ -35,7 +35,7 @@ def s3_auth():
 
 
 def make_worker(a1111, bucket=None, **settings) -> Worker:
-    return Worker(Settings(webui_url=a1111.url, ready_timeout=10, **settings), bucket=bucket)
+    return Worker(Settings(webui_url=a1111.url, ready_timeout=10, bucket=bucket, **settings))
 
 
 def user_comment(img: Image.Image) -> str:
@@ -92,9 +92,38 @@ def test_bad_output_options_are_refused(a1111):
     assert a1111.stats()["counts"].get("POST /sdapi/v1/txt2img", 0) == 0
 
 
-def test_url_output_without_a_bucket_is_a_clear_error(a1111):
+def test_url_output_without_a_bucket_is_refused_before_generating(a1111):
     result = run_job(make_worker(a1111).handle, {**JOB, "output": "url"})
-    assert "BUCKET_ENDPOINT_URL" in result["error"] and "stopPod" not in result
+    assert result["error"].startswith("output: 'url' needs a bucket, and this worker has none")
+    assert "BUCKET_ENDPOINT_URL" in result["error"] and "output: 'base64'" in result["error"]
+    assert "output" not in result and "stopPod" not in result
+    assert a1111.stats()["counts"].get("POST /sdapi/v1/txt2img", 0) == 0
+
+
+def test_url_output_without_a_bucket_through_the_local_api(local_api):
+    """What the client sees locally is exactly what the message says: the error alone."""
+    url, _proc = local_api
+    job = {"input": {**JOB, "output": "url"}}
+    body = requests.post(url + "/runsync", json=job, timeout=30).json()
+    assert body["status"] == "FAILED" and "needs a bucket" in body["error"]
+    assert "base64" not in body["error"].replace("output: 'base64'", "")
+    assert "output" not in body
+
+
+def test_failed_upload_through_the_local_api_says_what_the_client_sees(local_api_with, s3_auth):
+    bucket = s3_auth.bucket()
+    url, _proc = local_api_with(
+        BUCKET_ENDPOINT_URL=bucket.endpoint_url,
+        BUCKET_ACCESS_KEY_ID="AKIANOTAKEY",
+        BUCKET_SECRET_ACCESS_KEY="wrong",
+        BUCKET_NAME=bucket.name,
+    )
+    body = requests.post(url + "/runsync", json={"input": {**JOB, "output": "url"}}, timeout=60)
+    body = body.json()
+    assert body["status"] == "FAILED" and "InvalidAccessKeyId" in body["error"]
+    # the SDK's local server drops the output of a failed job, and the message says so
+    assert "output" not in body
+    assert "the SDK's local test server shows only the error" in body["error"]
 
 
 def test_url_output_uploads_to_s3(a1111, s3):
@@ -129,8 +158,8 @@ def test_bad_credentials_give_a_clear_error(a1111, s3_auth):
     result = run_job(make_worker(a1111, bucket=bucket).handle, {**JOB, "output": "url"})
     assert "InvalidAccessKeyId" in result["error"] and "worker-output" in result["error"]
     assert "stopPod" not in result
-    # the job is not lost: its images come back inline, beside the error
-    assert "returned as base64" in result["error"]
+    # the job is not lost: on RunPod its images come back inline, beside the error
+    assert "On RunPod the images come back as base64 in this job's output" in result["error"]
     assert open_b64(result["output"]["images"][0]).size == (64, 64)
 
 

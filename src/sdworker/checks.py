@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Iterable
 
 from . import model_files
 from .catalog import Catalog, unknown_name
@@ -169,15 +170,35 @@ def check_option_values(options: dict, catalog: Catalog, field: str = "") -> Non
     check_vae(prefix + "sd_vae", options.get("sd_vae"), catalog)
 
 
-def check_override_settings(settings: dict, catalog: Catalog) -> None:
-    known = [name for name in catalog.option_names() if not is_path_option(name)]
-    for key in settings:
-        if is_path_option(key):
+def check_option_names(
+    field: str, names: Iterable[str], catalog: Catalog, settable: Collection[str] | None = None
+) -> None:
+    """Refuse the option names the worker will not send to A1111, saying why: a path (never),
+    a name A1111 does not have, or (with `settable`, setOptions' allow-list) any other option."""
+    for name in names:
+        if settable is not None and name in settable:
+            continue
+        exists = name in catalog.option_names()
+        option = f"'{name}' is an A1111 option (getOptions lists it) but" if exists else f"'{name}'"
+        if is_path_option(name):
             raise JobError(
-                f"override_settings: '{key}' names a path or directory and cannot be set"
+                f"{field}: {option} cannot be set through the worker: it names a path or "
+                "directory, which no job may change"
             )
-        if key not in known:
-            raise unknown_name("override_settings", key, known, "option")
+        if not exists:
+            valid = settable or [n for n in catalog.option_names() if not is_path_option(n)]
+            raise unknown_name(field, name, valid, "option")
+        if settable is not None:
+            raise JobError(
+                f"{field}: {option} cannot be set through the worker: it is not on the "
+                "allow-list of options safe to change for every later job on this worker "
+                f"({', '.join(settable)}). For one job, use override_settings in txt2img or "
+                "img2img."
+            )
+
+
+def check_override_settings(settings: dict, catalog: Catalog) -> None:
+    check_option_names("override_settings", settings, catalog)
     # Options with a declared type are checked as strictly as in setOptions.
     typed = {k: v for k, v in settings.items() if k in OptionsInput.model_fields}
     validate(OptionsInput, typed)

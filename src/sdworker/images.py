@@ -5,13 +5,13 @@ from __future__ import annotations
 import base64
 import binascii
 import io
-import os
 import re
 
 import requests
 from PIL import Image, UnidentifiedImageError
 from runpod.serverless.utils import rp_ssrf
 
+from .config import private_urls_allowed
 from .errors import JobError
 
 _DATA_URI = re.compile(r"^data:image/[\w.+-]+;base64,", re.IGNORECASE)
@@ -24,8 +24,7 @@ def is_url(value: str) -> bool:
 
 def check_url(value: str) -> None:
     # Plain http only where the SDK's switch allows private hosts (tests, same-VPC stores).
-    allowed = os.environ.get("RUNPOD_ALLOW_PRIVATE_DOWNLOAD_URLS", "").strip().lower()
-    if value.lower().startswith("http://") and allowed not in ("1", "true", "yes"):
+    if value.lower().startswith("http://") and not private_urls_allowed():
         raise ValueError("must be an https:// URL (or base64)")
 
 
@@ -59,7 +58,9 @@ def check_base64_image(value: str, max_bytes: int) -> tuple[int, int]:
         raise ValueError("is empty; expected a base64-encoded PNG/JPEG/WebP image")
     # 3 bytes per 4 characters: refuse oversized input before decoding it.
     if len(data) * 3 // 4 > max_bytes:
-        raise ValueError(f"is larger than the {max_bytes // (1024 * 1024)} MB image limit")
+        raise ValueError(
+            f"is larger than the image limit, MAX_IMAGE_BYTES ({max_bytes} bytes on this worker)"
+        )
     try:
         raw = base64.b64decode(data, validate=True)
     except (binascii.Error, ValueError) as exc:

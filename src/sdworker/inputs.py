@@ -9,6 +9,8 @@ silently do something else (sizes not a multiple of 8, zero steps...).
 from __future__ import annotations
 
 import difflib
+import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -21,20 +23,34 @@ from pydantic import (
     model_validator,
 )
 
+from .config import Settings
 from .errors import JobError
 from .images import check_base64_image, check_url, is_url
 
-DEFAULT_MAX_DIMENSION = 2048
-DEFAULT_MAX_IMAGE_BYTES = 20 * 1024 * 1024
 SEED_MAX = 2**32 - 1
+# Limits set on the worker that field descriptions name as {VARIABLE}: the Settings field, read
+# from the validation context (the worker's settings), else the default.
+LIMITS = {"MAX_DIMENSION": "max_dimension", "JOB_TIMEOUT": "job_timeout"}
 
 
-def _limit(info: ValidationInfo, key: str, default: int) -> int:
-    return int((info.context or {}).get(key, default))
+def _limit(info: ValidationInfo, key: str) -> int:
+    return int((info.context or {}).get(key, getattr(Settings, key)))
+
+
+def with_limits(text: str, context: Mapping[str, Any] | None = None) -> str:
+    """A description with each {VARIABLE} spelt out: its default, or the value in force."""
+
+    def spell(match: re.Match) -> str:
+        name, key = match[1], LIMITS[match[1]]
+        if context is None or key not in context:
+            return f"{name} (default {getattr(Settings, key):g})"
+        return f"{name} ({context[key]:g} on this worker)"
+
+    return re.sub(r"\{([A-Z_]+)\}", spell, text)
 
 
 def _dimension(value: int, info: ValidationInfo) -> int:
-    limit = _limit(info, "max_dimension", DEFAULT_MAX_DIMENSION)
+    limit = _limit(info, "max_dimension")
     if value % 8 or not 64 <= value <= limit:
         raise ValueError(f"must be a multiple of 8 from 64 to {limit}")
     return value
@@ -48,7 +64,7 @@ def _image(value: str, info: ValidationInfo) -> str:
     if is_url(value):  # fetched and checked just before the A1111 call
         check_url(value)
     else:
-        check_base64_image(value, _limit(info, "max_image_bytes", DEFAULT_MAX_IMAGE_BYTES))
+        check_base64_image(value, _limit(info, "max_image_bytes"))
     return value
 
 
@@ -99,10 +115,10 @@ class GenerationInput(Input):
     steps: int | None = Field(None, ge=1, le=150, description=_doc("Sampling steps, 1..150.", 50))
     cfg_scale: float | None = Field(None, ge=1, le=30, description=_doc("CFG scale, 1..30.", 7.0))
     width: Dimension | None = Field(
-        None, description=_doc("Multiple of 8, 64..MAX_DIMENSION (2048).", 512)
+        None, description=_doc("Multiple of 8, 64..{MAX_DIMENSION}.", 512)
     )
     height: Dimension | None = Field(
-        None, description=_doc("Multiple of 8, 64..MAX_DIMENSION (2048).", 512)
+        None, description=_doc("Multiple of 8, 64..{MAX_DIMENSION}.", 512)
     )
     restore_faces: bool | None = Field(None, description=_doc("Face restoration.", False))
     tiling: bool | None = Field(None, description=_doc("Seamless tiling.", False))
@@ -180,7 +196,7 @@ class JobControl(Input):
         None,
         gt=0,
         le=3600,
-        description="Seconds before the job is interrupted; at most JOB_TIMEOUT (default 580).",
+        description="Seconds before the job is interrupted; at most {JOB_TIMEOUT}.",
     )
     progress_images: bool | None = Field(
         None, description="Send small preview images with progress updates. Default: false."
@@ -286,6 +302,10 @@ class InterrogateInput(Input):
 class OptionsInput(Input):
     """The options a job may change persistently; paths and directories are never settable."""
 
+    # Other names are refused too, but only A1111's option list can tell an option the worker
+    # will not set from a misspelt one: checks.check_option_names, when A1111 is at hand.
+    model_config = ConfigDict(extra="allow")
+
     sd_model_checkpoint: Name | None = Field(None, description="Model title from getModels.")
     sd_vae: Name | None = Field(None, description="'Automatic', 'None' or a name from getVaes.")
     CLIP_stop_at_last_layers: int | None = Field(None, ge=1, le=12, description="Clip skip, 1..12.")
@@ -347,15 +367,16 @@ def check_known_fields(payload: dict, model: type[Input], extra: frozenset[str] 
 
 def validate(model: type[Input], payload: dict, context: dict | None = None) -> dict:
     """Check a payload against its model; return what to send to A1111 (given fields only)."""
-    check_known_fields(payload, model)
+    if model.model_config.get("extra") == "forbid":
+        check_known_fields(payload, model)
     try:
         parsed = model.model_validate(payload, context=context)
     except ValidationError as exc:
-        raise JobError(_describe(exc, model)) from None
+        raise JobError(_describe(exc, model, context)) from None
     return {k: v for k, v in parsed.model_dump(exclude_unset=True).items() if v is not None}
 
 
-def _describe(exc: ValidationError, model: type[Input]) -> str:
+def _describe(exc: ValidationError, model: type[Input], context: dict | None) -> str:
     parts = []
     for err in exc.errors()[:5]:
         msg = err["msg"].removeprefix("Value error, ")
@@ -365,7 +386,8 @@ def _describe(exc: ValidationError, model: type[Input]) -> str:
         loc = ".".join(str(x) for x in err["loc"])
         field = model.model_fields.get(str(err["loc"][0]))
         got = "" if err["type"] == "missing" else f" (got {_short(err.get('input'))})"
-        allowed = f"; allowed: {field.description}" if field and field.description else ""
+        described = field is not None and field.description
+        allowed = f"; allowed: {with_limits(field.description, context)}" if described else ""
         parts.append(f"{loc}: {msg}{got}{allowed}")
     return "invalid input: " + " | ".join(parts)
 

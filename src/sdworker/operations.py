@@ -11,7 +11,13 @@ from typing import Any
 
 from .a1111_client import A1111Client
 from .catalog import Catalog
-from .checks import check_extras, check_generation, check_interrogator, check_option_values
+from .checks import (
+    check_extras,
+    check_generation,
+    check_interrogator,
+    check_option_names,
+    check_option_values,
+)
 from .config import Settings
 from .errors import JobError
 from .images import fetch_as_base64, is_url
@@ -151,6 +157,7 @@ def _set_options(ctx: Context, call: Call) -> dict:
         raise JobError(
             "setOptions needs at least one option; allowed: " + ", ".join(OptionsInput.model_fields)
         )
+    check_option_names("setOptions", payload, ctx.catalog, list(OptionsInput.model_fields))
     check_option_values(payload, ctx.catalog)
     before = ctx.client.get("/sdapi/v1/options")
     # Changing the model loads it inside this call: give it the job's time.

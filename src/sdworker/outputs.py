@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 from PIL import ExifTags, Image
 
+from . import storage
+from .config import Bucket
 from .errors import JobError
-from .storage import Bucket
 
 OUTPUT_FIELDS = ("output_format", "output_quality", "output_lossless", "output")
 _MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
@@ -87,6 +88,21 @@ class OutputHandler:
     bucket: Bucket | None
     bucket_problem: str | None = None
 
+    def check(self, opts: OutputOptions) -> None:
+        """Before anything is generated: output: 'url' needs somewhere to upload to."""
+        if opts.output == "url" and self.bucket is None:
+            raise self._no_bucket()
+
+    def _no_bucket(self) -> JobError:
+        why = self.bucket_problem or (
+            "BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, BUCKET_SECRET_ACCESS_KEY and BUCKET_NAME "
+            "are not set"
+        )
+        return JobError(
+            f"output: 'url' needs a bucket, and this worker has none ({why}): ask for "
+            "output: 'base64' (the default), or set the four variables"
+        )
+
     def finish(self, job_id: str, result: dict, opts: OutputOptions) -> dict:
         out, blobs = encode(result, opts)
         size = result_size(out)
@@ -97,9 +113,12 @@ class OutputHandler:
             except JobError as exc:
                 if not fits:
                     raise
-                # The upload failed, the images need not be lost: they fit inline.
+                # The upload failed, the images need not be lost: they fit inline. RunPod
+                # passes output on beside an error; the SDK's local server drops it.
                 raise JobError(
-                    f"{exc.message}; the images are returned as base64", extra=out
+                    f"{exc.message}. On RunPod the images come back as base64 in this job's "
+                    "output, beside this error; the SDK's local test server shows only the error",
+                    extra=out,
                 ) from exc
         if fits:
             return out
@@ -119,19 +138,12 @@ class OutputHandler:
 
     def _upload(self, job_id: str, out: dict, blobs: list, opts: OutputOptions) -> dict:
         if self.bucket is None:
-            raise JobError(
-                "output: 'url' needs a bucket: "
-                + (
-                    self.bucket_problem
-                    or "set BUCKET_ENDPOINT_URL, BUCKET_ACCESS_KEY_ID, "
-                    "BUCKET_SECRET_ACCESS_KEY and BUCKET_NAME"
-                )
-            )
+            raise self._no_bucket()
         urls = []
         for i, (b64, data) in enumerate(zip(out["images"], blobs, strict=True)):
             data = data if data is not None else base64.b64decode(b64)
             key = f"{job_id}/{i}.{_EXT[opts.output_format]}"
-            urls.append(self.bucket.upload(key, data, _MIME[opts.output_format]))
+            urls.append(storage.upload(self.bucket, key, data, _MIME[opts.output_format]))
         return {**out, "images": urls, "output": "url"}
 
 

@@ -6,11 +6,11 @@ import asyncio
 import base64
 import io
 import logging
-import os
 from collections.abc import Callable
 
 from PIL import Image
 
+from . import config
 from .a1111_client import A1111Client
 
 log = logging.getLogger(__name__)
@@ -21,7 +21,7 @@ Sink = Callable[[dict, dict], None]
 
 def default_sink() -> Sink:
     """RunPod's progress_update on RunPod; elsewhere it could only log an error, so log instead."""
-    if os.environ.get("RUNPOD_WEBHOOK_GET_JOB"):
+    if config.on_runpod():
         import runpod
 
         return runpod.serverless.progress_update

@@ -10,6 +10,7 @@ import re
 import sys
 from pathlib import Path
 
+from .inputs import with_limits
 from .operations import DEFAULT_API, OPERATIONS
 
 START, END = "<!-- reference:start -->", "<!-- reference:end -->"
@@ -31,7 +32,8 @@ def _type_of(spec: dict) -> str:
 
 
 def _row(name: str, spec: dict, required: bool) -> str:
-    description = (spec.get("description") or "").replace("|", "\\|").replace("<", "&lt;")
+    description = with_limits(spec.get("description") or "")
+    description = description.replace("|", "\\|").replace("<", "&lt;")
     mark = " **(required)**" if required else ""
     return f"| `{name}`{mark} | {_type_of(spec)} | {description} |"
 

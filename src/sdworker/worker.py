@@ -17,7 +17,6 @@ from .errors import EngineError, JobError
 from .inputs import validate
 from .operations import DEFAULT_API, OPERATIONS, Call, Context
 from .outputs import OutputHandler, OutputOptions
-from .storage import Bucket
 
 log = logging.getLogger("sdworker")
 
@@ -39,15 +38,10 @@ class ImageResult(dict):
 
 
 class Worker:
-    def __init__(
-        self,
-        settings: Settings,
-        bucket: Bucket | None = None,
-        progress_sink: progress.Sink | None = None,
-    ):
+    def __init__(self, settings: Settings, progress_sink: progress.Sink | None = None):
         self.settings = settings
         self.client = A1111Client(settings)
-        outputs = OutputHandler(settings.max_result_bytes, *_bucket(bucket))
+        outputs = OutputHandler(settings.max_result_bytes, settings.bucket, settings.bucket_problem)
         self.context = Context(self.client, Catalog(self.client), settings, outputs)
         self.progress_sink = progress_sink if progress_sink is not None else progress.default_sink()
         self._ready_lock = threading.Lock()
@@ -120,6 +114,7 @@ class Worker:
         limits = {
             "max_dimension": self.settings.max_dimension,
             "max_image_bytes": self.settings.max_image_bytes,
+            "job_timeout": self.settings.job_timeout,
         }
         args = validate(operation.input, payload, limits)
         timeout = min(
@@ -130,6 +125,7 @@ class Worker:
             _ask_for_previews(args)
         # The worker's own fields leave here; what remains is A1111's payload.
         output = OutputOptions.pop_from(args)
+        self.context.outputs.check(output)
         return Call(job, operation, args, timeout, with_images, output)
 
     async def _run(self, call: Call) -> Any:
@@ -232,17 +228,6 @@ def _ask_for_previews(args: dict) -> None:
 
 def _job_id(job: Any) -> Any:
     return job.get("id") if isinstance(job, dict) else None
-
-
-def _bucket(given: Bucket | None) -> tuple[Bucket | None, str | None]:
-    """The bucket to upload to, or why there is none that can be used."""
-    if given is not None:
-        return given, None
-    try:
-        return Bucket.from_env(), None
-    except ValueError as exc:  # half configured: uploads fail with this, nothing else does
-        log.error("%s", exc)
-        return None, str(exc)
 
 
 def _log_job(job: Any, outcome: str, seconds: float, result: Any) -> None:
