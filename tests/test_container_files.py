@@ -434,9 +434,9 @@ def _worker_sources() -> str:
 
 
 def _development_sources() -> str:
-    files = [*(ROOT / "scripts").iterdir(), ROOT / ".ci" / "run", ROOT / "tests" / "conftest.py"]
-    files += [*(ROOT / "tests" / "image").glob("*.py"), *(ROOT / "bench").glob("*.py")]
-    return "".join(p.read_text() for p in files if p.is_file())
+    from tests.test_dev_scripts import PYTHON_SOURCES, SHELL_SOURCES
+
+    return "".join(p.read_text() for p in [*SHELL_SOURCES, *PYTHON_SOURCES] if p.is_file())
 
 
 def test_every_documented_environment_variable_is_read_by_the_worker(hub):

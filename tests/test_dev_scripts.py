@@ -86,6 +86,8 @@ PYTHON_SOURCES = [
     REPO_ROOT / "tests" / "conftest.py",
     *(REPO_ROOT / "tests" / "a1111_standin").glob("*.py"),
     *(REPO_ROOT / "tests" / "image").glob("*.py"),
+    *(REPO_ROOT / "tests" / "engine").glob("*.py"),
+    *(REPO_ROOT / "tests" / "real").glob("*.py"),
     *(REPO_ROOT / "bench").glob("*.py"),
 ]
 STANDARD = {"PATH", "HOME", "XDG_CACHE_HOME", "LD_PRELOAD"}
@@ -121,3 +123,7 @@ def test_the_readme_says_ci_run_by_hand_skips_the_image_check():
     assert "scripts/test" in (REPO_ROOT / ".ci" / "run").read_text()
     script = (REPO_ROOT / "scripts" / "test").read_text()
     assert re.search(r'if \[ "\$\{CI:-\}" = "true" \]; then\s+export IMAGE_CHECK=', script)
+    # ...and the real-engine tier, on under CI too, after the fast tiers
+    assert "and the\nreal engine too" in intro or "real engine too" in intro.replace("\n", " ")
+    assert re.search(r"export REAL_ENGINE=\$\{REAL_ENGINE:-1\}", script)
+    assert script.index("--ignore=tests/real") < script.index("pytest tests/real")

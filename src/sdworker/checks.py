@@ -136,8 +136,8 @@ def _no_weights(
     files = "; ".join(w.how_to_add(flags) for w in lacking)
     return JobError(
         f"{field}: the weights of {what} are not on this worker, and offline A1111 would "
-        f"{effect} without saying so. Missing: {files} (bake them into the image, see the "
-        f"README's 'Upscalers, face restoration, interrogation').{more}"
+        f"{effect} without saying so. Missing: {files}; put them there (see the README's "
+        f"'Offline start: what is and is not baked').{more}"
     )
 
 

@@ -5,83 +5,20 @@ real defaults and OpenAPI types, and the in-memory store behind GET/POST /sdapi/
 from __future__ import annotations
 
 import copy
+import json
+import os
 import threading
+from pathlib import Path
 from typing import Any
 
 from . import schema
 
-# (name, OpenAPI type or None for untyped, default); order as A1111 lists them
-OPTIONS: tuple[tuple[str, str | None, Any], ...] = (
-    ("samples_save", "boolean", True),
-    ("samples_format", "string", "png"),
-    ("samples_filename_pattern", None, ""),
-    ("save_images_add_number", "boolean", True),
-    ("grid_save", "boolean", True),
-    ("grid_format", "string", "png"),
-    ("grid_only_if_multiple", "boolean", True),
-    ("grid_prevent_empty_spots", None, False),
-    ("n_rows", "number", -1),
-    ("jpeg_quality", "number", 80),
-    ("webp_lossless", None, False),
-    ("temp_dir", None, ""),
-    ("outdir_samples", None, ""),
-    ("outdir_txt2img_samples", "string", "outputs/txt2img-images"),
-    ("outdir_img2img_samples", "string", "outputs/img2img-images"),
-    ("outdir_extras_samples", "string", "outputs/extras-images"),
-    ("outdir_grids", None, ""),
-    ("outdir_txt2img_grids", "string", "outputs/txt2img-grids"),
-    ("outdir_img2img_grids", "string", "outputs/img2img-grids"),
-    ("outdir_save", "string", "log/images"),
-    ("outdir_init_images", "string", "outputs/init-images"),
-    ("save_to_dirs", "boolean", True),
-    ("upscaler_for_img2img", None, None),
-    ("face_restoration", None, False),
-    ("face_restoration_model", "string", "CodeFormer"),
-    ("code_former_weight", "number", 0.5),
-    ("api_enable_requests", "boolean", True),
-    ("api_forbid_local_requests", "boolean", True),
-    ("api_useragent", None, ""),
-    ("sd_model_checkpoint", None, None),
-    ("sd_checkpoints_limit", "number", 1),
-    ("sd_checkpoints_keep_in_cpu", "boolean", True),
-    ("sd_unet", "string", "Automatic"),
-    ("emphasis", "string", "Original"),
-    ("enable_batch_seeds", "boolean", True),
-    ("CLIP_stop_at_last_layers", "number", 1),
-    ("randn_source", "string", "GPU"),
-    ("tiling", None, False),
-    ("sd_vae", "string", "Automatic"),
-    ("sd_vae_encode_method", "string", "Full"),
-    ("sd_vae_decode_method", "string", "Full"),
-    ("inpainting_mask_weight", "number", 1.0),
-    ("initial_noise_multiplier", "number", 1.0),
-    ("img2img_fix_steps", None, False),
-    ("img2img_background_color", "string", "#ffffff"),
-    ("cross_attention_optimization", "string", "Automatic"),
-    ("s_min_uncond", None, 0.0),
-    ("token_merging_ratio", None, 0.0),
-    ("token_merging_ratio_img2img", None, 0.0),
-    ("token_merging_ratio_hr", None, 0.0),
-    ("fp8_storage", "string", "Disable"),
-    ("return_grid", "boolean", True),
-    ("interrupt_after_current", "boolean", True),
-    ("quicksettings_list", "array", ["sd_model_checkpoint"]),
-    ("enable_pnginfo", "boolean", True),
-    ("add_model_name_to_info", "boolean", True),
-    ("add_model_hash_to_info", "boolean", True),
-    ("add_vae_name_to_info", "boolean", True),
-    ("add_vae_hash_to_info", "boolean", True),
-    ("add_version_to_infotext", "boolean", True),
-    ("live_previews_enable", "boolean", True),
-    ("show_progress_every_n_steps", "number", 10),
-    ("eta_ancestral", "number", 1.0),
-    ("s_noise", "number", 1.0),
-    ("eta_noise_seed_delta", None, 0),
-    ("sd_noise_schedule", "string", "Default"),
-    ("sd_checkpoint_hash", None, ""),
-    ("sd_lora", "string", "None"),
-    ("lora_add_hashes_to_infotext", "boolean", True),
-    ("enable_prompt_comments", "boolean", True),
+# (name, OpenAPI type or None for untyped, default), as A1111 lists them: every option of
+# v1.9.3, from its OpenAPI document (`python -m tests.a1111_standin.options` rewrites the file
+# from SHARED_DIR's openapi.json).
+OPTIONS_FILE = Path(__file__).with_name("options_v1_9_3.json")
+OPTIONS: tuple[tuple[str, str | None, Any], ...] = tuple(
+    (name, typ, default) for name, typ, default in json.loads(OPTIONS_FILE.read_text())
 )
 OPTION_TYPES: dict[str, str | None] = {name: typ for name, typ, _ in OPTIONS}
 OPTION_DEFAULTS: dict[str, Any] = {name: default for name, _, default in OPTIONS}
@@ -194,3 +131,15 @@ class OptionStore:
                 else:
                     out[name] = copy.deepcopy(default)
             return out
+
+
+def write_options_file(openapi: Path) -> None:
+    properties = json.loads(openapi.read_text())["components"]["schemas"]["Options"]["properties"]
+    rows = [json.dumps([name, p.get("type"), p.get("default")]) for name, p in properties.items()]
+    OPTIONS_FILE.write_text("[\n" + ",\n".join(rows) + "\n]\n")
+
+
+if __name__ == "__main__":
+    shared = Path(os.environ.get("SHARED_DIR") or Path(__file__).parents[3] / "shared")
+    write_options_file(shared / "a1111" / "openapi.json")
+    print(f"wrote {OPTIONS_FILE}")
