@@ -273,6 +273,13 @@ def test_extras_unknown_upscaler_lists_the_installed_ones(handler, a1111):
     assert sent(a1111, "POST /sdapi/v1/extra-single-image") == 0
 
 
+def test_extras_second_upscaler_needs_a_visibility(handler, a1111):
+    job = {"api": "extras", "image": png_b64(), "upscaler_1": "Lanczos", "upscaler_2": "Nearest"}
+    assert "extras_upscaler_2_visibility is 0" in error_of(run_job(handler, job))
+    assert sent(a1111, "POST /sdapi/v1/extra-single-image") == 0
+    output_of(run_job(handler, {**job, "extras_upscaler_2_visibility": 0.5}))
+
+
 def test_input_must_be_an_object(handler):
     assert "JSON object" in error_of(run_job(handler, ["a", "list"]))
 

@@ -229,6 +229,13 @@ def check_generation(payload: dict, catalog: Catalog) -> None:
 
 
 def check_extras(payload: dict, catalog: Catalog) -> None:
+    second = payload.get("upscaler_2")
+    if second not in (None, "None") and not payload.get("extras_upscaler_2_visibility"):
+        # A1111 skips the second upscaler at visibility 0 (its default) without a word.
+        raise JobError(
+            f"upscaler_2: '{second}' would not be applied: extras_upscaler_2_visibility is 0 "
+            "(A1111's default); set it above 0 (e.g. 0.5) to blend it in, or leave upscaler_2 out"
+        )
     for field in ("upscaler_1", "upscaler_2"):
         check_upscaler(field, payload.get(field), catalog)
     for field, name in (("gfpgan_visibility", "GFPGAN"), ("codeformer_visibility", "CodeFormer")):

@@ -38,6 +38,12 @@ class App:
         self.model_lock = threading.Lock()
         self.epoch = 0  # bumped by reset: a generation from before a reset stops early
 
+    def is_pristine(self) -> bool:
+        """As at start-up with default settings: what the real engine is when replayed to."""
+        return (
+            self.config == Config() and self.cli_config == Config() and self.options.is_pristine()
+        )
+
     # --- models --------------------------------------------------------------------------
     def checkpoint_aliases(self) -> dict[str, str]:
         aliases: dict[str, str] = {}

@@ -93,6 +93,10 @@ class OptionStore:
                 return self._data[name]
             return copy.deepcopy(OPTION_DEFAULTS.get(name))
 
+    def is_pristine(self) -> bool:
+        with self.lock:
+            return self._data == self._initial
+
     def is_set(self, name: str) -> bool:
         with self.lock:
             return name in self._data

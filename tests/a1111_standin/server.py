@@ -15,6 +15,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote
 
+from . import exchanges
 from .app import CONTROL_PREFIX, App
 from .errors import error_body
 from .messages import Request, Response, json_response
@@ -189,7 +190,10 @@ class Handler(BaseHTTPRequestHandler):
                     self._log(method, path, response.status, started)
                     return
         query = parse_qs(query_string, keep_blank_values=True)
+        pristine = not control and app.is_pristine()
         response = app.dispatch(Request(method, path, query, self.headers, body))
+        if pristine:
+            exchanges.record(method, path, query_string, body, response.status)
         self._send(response, method, started)
         self._log(method, path, response.status, started)
 

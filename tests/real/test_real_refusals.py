@@ -130,6 +130,23 @@ def test_an_unknown_style_is_skipped_by_a1111_and_refused_here(real):
     assert "styles: unknown style 'cinematic'" in refused(real, job)
 
 
+def test_a_second_upscaler_at_visibility_0_is_skipped_by_a1111_and_refused_here(real):
+    body = {"image": _noise_png(32), "upscaling_resize": 2, "upscaler_1": "Lanczos"}
+    alone = direct(real, "/sdapi/v1/extra-single-image", body)
+    both = direct(real, "/sdapi/v1/extra-single-image", {**body, "upscaler_2": "Nearest"})
+    assert pixels(both["image"]) == pixels(alone["image"])
+    error = refused(real, {"api": "extras", **body, "upscaler_2": "Nearest"})
+    assert "extras_upscaler_2_visibility is 0" in error
+    blended = {
+        "api": "extras",
+        **body,
+        "upscaler_2": "Nearest",
+        "extras_upscaler_2_visibility": 0.5,
+    }
+    output = real.runsync(blended)["output"]
+    assert pixels(output["image"]) != pixels(alone["image"])
+
+
 def _noise_png(size: int) -> str:
     # Texture, so that a real upscaler and Lanczos could not give the same pixels by chance.
     raw = bytes((i * 7919 + (i // size) * 104729) % 256 for i in range(size * size * 3))
