@@ -80,15 +80,18 @@ def _common_head(denoising_default: float | None) -> list[Field]:
 
 
 def _common_tail(include_init_images: bool) -> list[Field]:
-    tail = [_f("force_task_id", "str"), _f("sampler_index", "str", "Euler")]
+    # A1111's added API fields keep their declared type (not Optional): null is refused where
+    # the default is not None (seen on the real engine: send_images: null is a 422).
+    nn = {"nullable": False}
+    tail = [_f("force_task_id", "str"), _f("sampler_index", "str", "Euler", **nn)]
     if include_init_images:
-        tail.append(_f("include_init_images", "bool", False))
+        tail.append(_f("include_init_images", "bool", False, **nn))
     tail += [
         _f("script_name", "str"),
-        _f("script_args", "list", []),
-        _f("send_images", "bool", True),
-        _f("save_images", "bool", False),
-        _f("alwayson_scripts", "dict", {}),
+        _f("script_args", "list", [], **nn),
+        _f("send_images", "bool", True, **nn),
+        _f("save_images", "bool", False, **nn),
+        _f("alwayson_scripts", "dict", {}, **nn),
         _f("infotext", "str"),
     ]
     return tail
