@@ -310,6 +310,8 @@ def run_container(image: str, *, precompiled: bool, six_inputs: bool) -> dict:
     then (six_inputs) the six test inputs. The engine lock is held while it runs."""
     job = (ROOT / "test_input.json").read_bytes()
     with engine_lock():
+        # Other work on the machine slows a start-up down: the load says how much there was.
+        load = float(Path("/proc/loadavg").read_text().split()[0])
         container = RealContainer(image, precompiled=precompiled)
         try:
             answer, first = container.runsync(job, wait=True)
@@ -328,7 +330,7 @@ def run_container(image: str, *, precompiled: bool, six_inputs: bool) -> dict:
             logs = container.logs()
             container.remove()
     ready = re.search(r"A1111 is ready and warmed up after ([0-9.]+)s", logs)
-    startup = re.search(r"Startup time: ([0-9.]+)s", logs)
+    startup = re.search(r"Startup time: ([0-9.]+)s(.*)", logs)
     return {
         "figures": {
             "start_to_first_answer_s": round(answered, 2),
@@ -338,6 +340,8 @@ def run_container(image: str, *, precompiled: bool, six_inputs: bool) -> dict:
             "steady_job_s": round(statistics.median(steady), 3),
             "first_over_steady": round(first / statistics.median(steady), 2),
             "pyc_written_at_start": len(written),
+            "load_1m_before": load,
+            "a1111_startup_breakdown": startup.group(2).strip() if startup else None,
         },
         "tcp": tcp,
         "answers": answers,
@@ -351,7 +355,7 @@ def runs(images):
     files (a fresh container each time, one at a time). The first run also answers the six
     test inputs. Figures printed and written to FIGURES."""
     tags, figures = images
-    rounds = int(os.environ.get("IMAGE_CHECK_ROUNDS", "2"))
+    rounds = int(os.environ.get("IMAGE_CHECK_ROUNDS", "3"))
     found: dict[str, list[dict]] = {"compiled": [], "not_compiled": []}
     for round_ in range(rounds):
         for kind in found:
@@ -369,7 +373,7 @@ def runs(images):
         mean = {
             key: round(statistics.mean(f[key] for f in each), 3)
             for key in each[0]
-            if all(f[key] is not None for f in each)
+            if all(isinstance(f[key], int | float) for f in each)
         }
         cold[kind] = {"runs": each, "mean": mean}
     figures["cold_start"] = cold
@@ -416,7 +420,8 @@ def test_the_modules_compiled_at_build_time_are_used(runs):
     for run in runs["compiled"]:
         assert run["figures"]["pyc_written_at_start"] == 0, "A1111 recompiled baked modules"
     for run in runs["not_compiled"]:
-        assert run["figures"]["pyc_written_at_start"] > 300, run["figures"]
+        # 264 of A1111's 374 modules are imported by an API-only start and a txt2img.
+        assert run["figures"]["pyc_written_at_start"] > 200, run["figures"]
 
 
 def test_the_gpu_image_builds_and_without_a_gpu_says_so(images):
