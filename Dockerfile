@@ -109,8 +109,9 @@ WORKDIR /stable-diffusion-webui
 
 # What A1111's prepare_environment() would install on first start, in the same order: CLIP,
 # open_clip, then requirements_versions.txt. A1111 installs open_clip from a GitHub archive of
-# commit bb6e834e, then its requirements_versions.txt pins open-clip-torch==2.20.0 from PyPI,
-# which is what it ends up with: the image installs that release directly (with the others).
+# commit bb6e834e, then reinstalls from requirements_versions.txt if its pin (open-clip-torch
+# 2.20.0) is not met: it ends with 2.20.0 either way, and the image installs that PyPI release
+# directly, with the others.
 # hadolint ignore=DL3013
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install --no-build-isolation /opt/build/clip && \
