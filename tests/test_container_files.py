@@ -595,3 +595,38 @@ def test_the_hub_entry_runs_the_same_worker(a1111):
     assert proc.returncode == 0, out
     assert "job id=local_test api=getLoras" in out and "outcome=ok" in out
     assert "Job local_test completed successfully" in out and "'name': 'lcm'" in out
+
+
+def test_freeze_constraints_writes_the_image_venvs_pins(tmp_path):
+    # A docker stand-in that answers `docker run ... pip freeze` as the image's venv would.
+    fake = tmp_path / "docker"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *"/opt/venv/bin/pip IMAGE freeze"*) ;; *) exit 9 ;; esac\n'
+        "printf '%s\\n' accelerate==0.21.0 'clip @ file:///opt/build/clip' "
+        "open-clip-torch==2.20.0 torch==2.1.2+cpu torchvision==0.16.2+cpu\n"
+    )
+    fake.chmod(0o755)
+    out = tmp_path / "constraints.txt"
+    proc = subprocess.run(
+        [str(ROOT / "scripts" / "freeze-constraints"), "IMAGE", str(out)],
+        env={**os.environ, "DOCKER": str(fake)},
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    # CLIP (pinned by commit) left out; local version labels dropped so PyPI's wheels fit.
+    assert out.read_text().split() == [
+        "accelerate==0.21.0",
+        "open-clip-torch==2.20.0",
+        "torch==2.1.2",
+        "torchvision==0.16.2",
+    ]
+
+
+def test_the_engine_and_the_image_share_one_constraints_file():
+    link = ROOT / "tests" / "engine" / "constraints.txt"
+    assert link.is_symlink() and link.resolve() == (ROOT / "docker" / "constraints.txt").resolve()
+    pins = (ROOT / "docker" / "constraints.txt").read_text().split()
+    assert "open-clip-torch==2.20.0" in pins and "torch==2.1.2" in pins
+    assert all("==" in pin and "+" not in pin for pin in pins), pins
