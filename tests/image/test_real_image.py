@@ -23,7 +23,9 @@ whose built-in Dockerfile frontend is used: the frontend image cannot be pulled 
   cu121 build, so the cpu image carries CUDA libraries it does not use.
 
 Needs the engine directory (built by `python -m tests.engine.build` if missing), root and
-apt-get (scripts/image-engine), about 45 GB of free disk and 10 GB of memory. A real A1111 runs
+apt-get (scripts/image-engine: a Docker engine of its own, on IMAGE_CHECK_REAL_SOCKET, so that
+the stand-in check stopping its engine cannot stop this one), about 30 GB of free disk and
+10 GB of memory. A real A1111 runs
 under the lock the engine tests take (one at a time on a machine). The images, containers and
 build cache it makes are removed at the end (IMAGE_CHECK_KEEP=1 keeps them for a rerun; the
 engine is stopped unless IMAGE_CHECK_KEEP_ENGINE=1).
@@ -50,7 +52,6 @@ import pytest
 from tests.bake import load_bake, resolve
 from tests.engine import build as engine_build
 from tests.helpers import check_output, decode_png
-from tests.image.test_image import DOCKER, ENGINE_ENV, docker
 
 ROOT = Path(__file__).resolve().parents[2]
 DEBIAN_IMAGE = os.environ.get("IMAGE_CHECK_BASE", "sdworker-check/python:bookworm")
@@ -61,7 +62,17 @@ MODEL = "realcheck"
 PYPI = "https://pypi.org/simple"
 LORAS = ("lcm", "detail-tweaker")
 WEBUI = "/stable-diffusion-webui"
-ENGINE_STATE = Path(os.environ.get("IMAGE_CHECK_SOCKET", "/tmp/sdworker-docker/docker.sock")).parent
+# An engine of its own (scripts/image-engine with another socket and state directory): the
+# stand-in check stops its engine when it ends, which must not stop this one mid-build.
+SOCKET = os.environ.get("IMAGE_CHECK_REAL_SOCKET", "/tmp/sdworker-docker-real/docker.sock")
+ENGINE_STATE = Path(SOCKET).parent
+ENGINE_ENV = {
+    **os.environ,
+    "DOCKER_HOST": f"unix://{SOCKET}",
+    "DOCKER_BUILDKIT": "1",
+    "IMAGE_CHECK_SOCKET": SOCKET,
+}
+DOCKER = "/usr/bin/docker"
 FIGURES = Path(os.environ.get("IMAGE_CHECK_FIGURES", "/tmp/sdworker-real-image-figures.json"))
 
 pytestmark = [
@@ -91,6 +102,15 @@ def engine_lock():
             say("waiting for the engine lock: another real A1111 is running")
             fcntl.flock(handle, fcntl.LOCK_EX)
         yield
+
+
+def docker(*args: str, timeout: float = 900, check: bool = True):
+    proc = subprocess.run(
+        [DOCKER, *args], env=ENGINE_ENV, capture_output=True, text=True, timeout=timeout
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"docker {' '.join(args[:3])}... failed:\n{proc.stdout}{proc.stderr}")
+    return proc
 
 
 def timed_docker(*args: str, timeout: float = 3600) -> float:
@@ -200,7 +220,7 @@ def images(tmp_path_factory):
     engine_script = [str(ROOT / "scripts" / "image-engine")]
     tags = {"cpu": f"{TAG}:cpu", "gpu": f"{TAG}:gpu"}
     try:
-        ready = subprocess.run(engine_script, capture_output=True, text=True)
+        ready = subprocess.run(engine_script, env=ENGINE_ENV, capture_output=True, text=True)
         assert ready.returncode == 0, ready.stderr
         if os.environ.get("IMAGE_CHECK_KEEP") != "1":
             cleanup(list(tags.values()))
@@ -246,7 +266,7 @@ def images(tmp_path_factory):
         if os.environ.get("IMAGE_CHECK_KEEP") != "1":
             cleanup([*tags.values(), SOURCES_IMAGE])
         if os.environ.get("IMAGE_CHECK_KEEP_ENGINE") != "1":
-            subprocess.run([*engine_script, "stop"], check=False)
+            subprocess.run([*engine_script, "stop"], env=ENGINE_ENV, check=False)
 
 
 class RealContainer:
