@@ -219,6 +219,7 @@ def images(tmp_path_factory):
     figures["engine_directory_s"] = round(time.monotonic() - started, 1)
     engine_script = [str(ROOT / "scripts" / "image-engine")]
     tags = {"cpu": f"{TAG}:cpu", "gpu": f"{TAG}:gpu"}
+    context = tmp_path_factory.mktemp("real-context")
     try:
         ready = subprocess.run(engine_script, env=ENGINE_ENV, capture_output=True, text=True)
         assert ready.returncode == 0, ready.stderr
@@ -241,7 +242,6 @@ def images(tmp_path_factory):
             "build", "-q", "-t", SOURCES_IMAGE,
             "-f", str(ROOT / "tests/image/sources.Dockerfile"), str(sources),
         )  # fmt: skip
-        context = tmp_path_factory.mktemp("real-context")
         make_context(context, engine)
         dockerfile = context / "Dockerfile.real-check"
         dockerfile.write_text(check_dockerfile((context / "Dockerfile").read_text()))
@@ -263,6 +263,8 @@ def images(tmp_path_factory):
         say(f"built: {json.dumps(figures)}")
         yield tags, figures
     finally:
+        # Its hard links would keep the engine directory's 2 GB checkpoint alive.
+        shutil.rmtree(context, ignore_errors=True)
         if os.environ.get("IMAGE_CHECK_KEEP") != "1":
             cleanup([*tags.values(), SOURCES_IMAGE])
         if os.environ.get("IMAGE_CHECK_KEEP_ENGINE") != "1":
