@@ -14,6 +14,12 @@
 ARG PYTHON_IMAGE=python:3.10-slim-bookworm
 
 # ------------------------------------------------------------------------------------------------
+# Source archives for a build without GitHub: empty here, so the webui stage fetches from GitHub.
+# `--build-context a1111-sources=DIR` (bake: contexts) puts a directory of `git archive`s in its
+# place (README: "Building offline").
+FROM scratch AS a1111-sources
+
+# ------------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS base
 
 ENV DEBIAN_FRONTEND=noninteractive \
@@ -37,14 +43,24 @@ FROM base AS webui
 
 ARG GIT_REPO_URL=https://github.com/AUTOMATIC1111/stable-diffusion-webui.git
 ARG GIT_VERSION=v1.9.3
+# The commit GIT_VERSION must be (checked); from source archives, the one looked for.
+ARG GIT_COMMIT=1c0a0c4c26f78c32095ebc7f8af82f5c04fca8c0
 # A1111 1.9.3 installs torch 2.1.2 / torchvision 0.16.2 for CUDA 12.1; the cpu target uses the
-# CPU wheels instead (much smaller).
+# CPU wheels instead (much smaller). PyPI's own Linux wheels are the cu121 build (they run on a
+# CPU too): TORCH_INDEX_URL=https://pypi.org/simple where the PyTorch index is out of reach.
 ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cu121
 ARG TORCH_VERSION=2.1.2
 ARG TORCHVISION_VERSION=0.16.2
-# The same CLIP and open_clip archives A1111's launch_utils.py installs.
-ARG CLIP_PACKAGE=https://github.com/openai/CLIP/archive/d50d76daa670286dd6cacf3bcd80b5e4823fc8e1.zip
-ARG OPENCLIP_PACKAGE=https://github.com/mlfoundations/open_clip/archive/bb6e834e9c70d9c27d0dc3ecedeebeaeb1ffad6b.zip
+# openai/CLIP at the commit A1111's launch_utils.py installs (its clip_package).
+ARG CLIP_REPO=https://github.com/openai/CLIP.git
+ARG CLIP_COMMIT=d50d76daa670286dd6cacf3bcd80b5e4823fc8e1
+# 1: A1111's requirements and everything they pull in at the versions of docker/constraints.txt
+# (a build that worked). 0: whatever the index serves today (to refresh that file; README).
+ARG PIN_DEPENDENCIES=1
+# hub: the CLIP tokenizer files from the Hugging Face Hub; open_clip: made from open_clip's
+# bundled BPE by docker/clip_tokenizer.py (no network); auto: open_clip when building from
+# source archives, else hub.
+ARG CLIP_FILES_FROM=auto
 
 # Compilers for the few sdists among A1111's requirements (build stage only).
 # hadolint ignore=DL3008
@@ -60,48 +76,83 @@ ENV VIRTUAL_ENV=/opt/venv \
 # setuptools stays below 70: openai/CLIP's setup.py (and other old sdists) import pkg_resources.
 # The constraint file applies to pip's isolated build environments too, and pins torch so that
 # no requirement can silently swap the CUDA build.
+COPY docker/constraints.txt /opt/build/pinned.txt
 RUN --mount=type=cache,target=/root/.cache/pip \
-    mkdir -p /opt/build && \
+    if [ "${PIN_DEPENDENCIES}" = "1" ]; then \
+        grep -v -E '^(torch|torchvision)==' /opt/build/pinned.txt > /opt/build/constraints.txt; \
+    else \
+        : > /opt/build/constraints.txt; \
+    fi && \
     printf '%s\n' 'setuptools<70' "torch==${TORCH_VERSION}" "torchvision==${TORCHVISION_VERSION}" \
-        > /opt/build/constraints.txt && \
+        >> /opt/build/constraints.txt && \
     python -m venv /opt/venv && \
     pip install pip==24.0 setuptools==69.5.1 wheel==0.43.0
 
-# The heaviest layer: its cache key is only the torch version and index.
+# The heaviest layer: its cache key is only the torch version and index (and the pins).
 RUN --mount=type=cache,target=/root/.cache/pip \
     pip install "torch==${TORCH_VERSION}" "torchvision==${TORCHVISION_VERSION}" \
         --extra-index-url "${TORCH_INDEX_URL}"
 
+# Sources: from GitHub at pinned commits, or (air-gapped) from the `a1111-sources` build
+# context, a directory of `git archive`s of the same commits (README: "Building offline").
+# Either way each tree is checked against the commit it must be.
 COPY docker/clone_repositories.sh /opt/build/clone_repositories.sh
-RUN /opt/build/clone_repositories.sh checkout "${GIT_REPO_URL}" "${GIT_VERSION}" /stable-diffusion-webui
+ENV SOURCES_DIR=/opt/build/sources
+RUN --mount=type=bind,from=a1111-sources,target=/opt/build/sources \
+    /opt/build/clone_repositories.sh checkout "${GIT_REPO_URL}" "${GIT_VERSION}" \
+        /stable-diffusion-webui "${GIT_COMMIT}" && \
+    /opt/build/clone_repositories.sh checkout "${CLIP_REPO}" "${CLIP_COMMIT}" /opt/build/clip \
+        "${CLIP_COMMIT}" && \
+    /opt/build/clone_repositories.sh mode > /opt/build/sources-mode
 
 WORKDIR /stable-diffusion-webui
 
 # What A1111's prepare_environment() would install on first start, in the same order: CLIP,
-# open_clip, then requirements_versions.txt. The archives are pinned by commit in their URLs.
+# open_clip, then requirements_versions.txt. A1111 installs open_clip from a GitHub archive of
+# commit bb6e834e, then reinstalls from requirements_versions.txt if its pin (open-clip-torch
+# 2.20.0) is not met: it ends with 2.20.0 either way, and the image installs that PyPI release
+# directly, with the others.
 # hadolint ignore=DL3013
 RUN --mount=type=cache,target=/root/.cache/pip \
-    pip install --no-build-isolation "${CLIP_PACKAGE}" "${OPENCLIP_PACKAGE}" && \
-    pip install -r requirements_versions.txt
+    pip install --no-build-isolation /opt/build/clip && \
+    pip install -r requirements_versions.txt && \
+    pip check && \
+    rm -rf /opt/build/clip
 
 # The five repositories at the commits launch_utils.py pins. Stability-AI/stablediffusion was
 # removed from GitHub; STABLE_DIFFUSION_REPO points at a mirror of the same commit.
 ARG STABLE_DIFFUSION_REPO=https://github.com/w-e-w/stablediffusion.git
-RUN STABLE_DIFFUSION_REPO="${STABLE_DIFFUSION_REPO}" \
+RUN --mount=type=bind,from=a1111-sources,target=/opt/build/sources \
+    STABLE_DIFFUSION_REPO="${STABLE_DIFFUSION_REPO}" \
     /opt/build/clone_repositories.sh repositories /stable-diffusion-webui
 
 # The first model load reads the openai/clip-vit-large-patch14 tokenizer and config from the
-# Hugging Face cache. Fetch them with the transformers version A1111 uses, then prove that they
-# load offline, and that A1111 finds its repositories.
+# Hugging Face cache: fetched from the Hub with the transformers version A1111 uses, or made
+# from open_clip's copy of CLIP's BPE (docker/clip_tokenizer.py). Then: proof that they load
+# offline, and that A1111 finds its repositories.
 ENV HF_HOME=/opt/hf-home
-RUN python -c "from transformers import CLIPTokenizer, CLIPTextConfig; \
+COPY docker/clip_tokenizer.py /opt/build/clip_tokenizer.py
+RUN tokenizer="${CLIP_FILES_FROM}"; \
+    if [ "$tokenizer" = auto ]; then \
+        tokenizer=hub; \
+        if [ "$(cat /opt/build/sources-mode)" = archives ]; then tokenizer=open_clip; fi; \
+    fi; \
+    case "$tokenizer" in \
+        hub) python -c "from transformers import CLIPTokenizer, CLIPTextConfig; \
 CLIPTokenizer.from_pretrained('openai/clip-vit-large-patch14'); \
-CLIPTextConfig.from_pretrained('openai/clip-vit-large-patch14')" && \
+CLIPTextConfig.from_pretrained('openai/clip-vit-large-patch14')" ;; \
+        open_clip) python /opt/build/clip_tokenizer.py --hf-home "${HF_HOME}" ;; \
+        *) echo "CLIP_FILES_FROM must be auto, hub or open_clip, not '$tokenizer'" >&2; exit 1 ;; \
+    esac && \
     HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 python -c "from transformers import CLIPTokenizer, \
 CLIPTextConfig; CLIPTokenizer.from_pretrained('openai/clip-vit-large-patch14'); \
 CLIPTextConfig.from_pretrained('openai/clip-vit-large-patch14')" && \
-    python -c "import modules.paths" && \
-    find /stable-diffusion-webui -name '__pycache__' -type d -prune -exec rm -rf {} +
+    python -c "import modules.paths"
+
+# A1111 and its repositories compiled once here, not at every cold start (about 370 modules,
+# 1-1.5 s of its start-up on a 2-core machine; the venv's packages are compiled by pip). Each
+# .pyc records its source's mtime and size, which COPY --from keeps, so they stay valid.
+RUN python -m compileall -q -j 0 /stable-diffusion-webui
 
 # ------------------------------------------------------------------------------------------------
 FROM ${PYTHON_IMAGE} AS models
@@ -137,6 +188,14 @@ RUN --mount=type=cache,target=/root/.cache/pip \
 # ------------------------------------------------------------------------------------------------
 FROM base AS runtime
 
+# The heavy layers first, before any build argument or ENV: the cpu and the GPU image (which
+# differ only in those) then share them instead of storing 8 GB each.
+COPY --from=webui /opt/venv /opt/venv
+COPY --from=webui /opt/hf-home /opt/hf-home
+COPY --from=webui /stable-diffusion-webui /stable-diffusion-webui
+COPY --from=models /out/ /stable-diffusion-webui/
+COPY --from=handler-deps /opt/handler-venv /opt/handler-venv
+
 ARG MODEL_NAME=awportrait_v14
 ARG GIT_VERSION=v1.9.3
 ARG APP_NAME=runpod-worker-a1111
@@ -166,11 +225,6 @@ ENV PYTHONUNBUFFERED=1 \
     HANDLER_PYTHON=/opt/handler-venv/bin/python \
     TCMALLOC=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
 
-COPY --from=webui /opt/venv /opt/venv
-COPY --from=webui /opt/hf-home /opt/hf-home
-COPY --from=webui /stable-diffusion-webui /stable-diffusion-webui
-COPY --from=models /out/ /stable-diffusion-webui/
-COPY --from=handler-deps /opt/handler-venv /opt/handler-venv
 COPY src/ /app/src/
 
 WORKDIR /app

@@ -1,12 +1,21 @@
 #!/usr/bin/env bash
-# Build-time git helpers for the A1111 image.
+# Build-time source helpers for the A1111 image: git checkouts, or `git archive`s of the same
+# commits from a local directory (air-gapped builds).
 #
-#   clone_repositories.sh checkout URL REF DIR
+#   clone_repositories.sh checkout URL REF DIR [EXPECTED_COMMIT]
 #       Shallow-fetches one ref (tag, branch or commit) of URL into DIR and checks it out.
 #   clone_repositories.sh repositories WEBUI_DIR
 #       Clones the five repositories A1111 would clone into WEBUI_DIR/repositories on its first
 #       start, each at the commit that A1111's own modules/launch_utils.py pins, so that the
 #       image starts with --skip-prepare-environment and no network.
+#   clone_repositories.sh mode
+#       Prints "archives" when SOURCES_DIR holds source archives, else "git".
+#
+# With source archives (SOURCES_DIR holds *.tar.gz files, e.g. the image's a1111-sources build
+# context), nothing is fetched: `checkout` unpacks the archive whose embedded commit id
+# (`git get-tar-commit-id`, which `git archive` and GitHub's archive downloads both write) is
+# EXPECTED_COMMIT, whatever the file is called, and fails if none is. No .git is made then:
+# A1111 runs with --skip-prepare-environment and reads its version from CHANGELOG.md.
 #
 # Repository URLs and commits can be overridden with A1111's own variables (ASSETS_REPO,
 # STABLE_DIFFUSION_REPO, STABLE_DIFFUSION_XL_REPO, K_DIFFUSION_REPO, BLIP_REPO and the matching
@@ -17,6 +26,7 @@
 set -euo pipefail
 
 GIT_RETRIES=${GIT_RETRIES:-4}
+SOURCES_DIR=${SOURCES_DIR:-}
 
 log() { printf 'clone_repositories: %s\n' "$*" >&2; }
 die() {
@@ -37,12 +47,52 @@ git_retry() {
     done
 }
 
+archives() {
+    [ -n "$SOURCES_DIR" ] && compgen -G "$SOURCES_DIR/*.tar.gz" >/dev/null
+}
+
+# The commit id a `git archive` carries in its pax header (empty if none). get-tar-commit-id
+# reads only the first block, so gzip may be cut off early: that is not an error here.
+archive_commit() {
+    { gzip -dc "$1" 2>/dev/null || true; } | git get-tar-commit-id 2>/dev/null || true
+}
+
+# unpack_archive COMMIT DIR: the archive of COMMIT in SOURCES_DIR, unpacked into DIR.
+unpack_archive() {
+    local commit=$1 dir=$2 file found=""
+    for file in "$SOURCES_DIR"/*.tar.gz; do
+        if [ "$(archive_commit "$file")" = "$commit" ]; then
+            found=$file
+            break
+        fi
+    done
+    [ -n "$found" ] || die "no archive in $SOURCES_DIR holds commit $commit"
+    log "unpacking $(basename "$found") (commit $commit) -> $dir"
+    mkdir -p "$dir"
+    tar -xzf "$found" -C "$dir" --no-same-owner
+    # GitHub's downloads put everything under <repo>-<commit>/; `git archive` does not.
+    local top
+    top=$(find "$dir" -mindepth 1 -maxdepth 1)
+    if [ "$(printf '%s\n' "$top" | wc -l)" = 1 ] && [[ $top == *-"$commit" ]] && [ -d "$top" ]; then
+        find "$top" -mindepth 1 -maxdepth 1 -exec mv -t "$dir" {} +
+        rmdir "$top"
+    fi
+}
+
 # checkout URL REF DIR [EXPECTED_COMMIT]
 checkout() {
     local url=$1 ref=$2 dir=$3 expected=${4:-}
     [ -n "$url" ] && [ -n "$ref" ] && [ -n "$dir" ] || die "usage: checkout URL REF DIR"
     if [ -e "$dir/.git" ]; then
         die "$dir is already a git checkout"
+    fi
+    if archives; then
+        if [ -z "$expected" ] && [[ $ref =~ ^[0-9a-f]{40}$ ]]; then
+            expected=$ref
+        fi
+        [ -n "$expected" ] || die "$url@$ref: from source archives the expected commit is needed"
+        unpack_archive "$expected" "$dir"
+        return 0
     fi
     mkdir -p "$dir"
     git -C "$dir" init -q
@@ -105,6 +155,9 @@ repositories() {
 }
 
 case "${1:-}" in
+mode)
+    if archives; then echo archives; else echo git; fi
+    ;;
 checkout)
     shift
     checkout "$@"
@@ -115,6 +168,6 @@ repositories)
     repositories "$1"
     ;;
 *)
-    die "usage: $0 checkout URL REF DIR | repositories WEBUI_DIR"
+    die "usage: $0 checkout URL REF DIR [COMMIT] | repositories WEBUI_DIR | mode"
     ;;
 esac

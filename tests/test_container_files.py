@@ -127,7 +127,11 @@ def test_hadolint_is_clean():
 
 def test_dockerfile_stages_in_cache_friendly_order(dockerfile):
     names = list(stages(dockerfile))
-    assert names == ["base", "webui", "models", "handler-deps", "runtime"]
+    # a1111-sources: the empty default of the build context of source archives.
+    assert names == ["a1111-sources", "base", "webui", "models", "handler-deps", "runtime"]
+    sources_stage = stages(dockerfile)["a1111-sources"]
+    assert not re.search(r"^(RUN|COPY|ADD)", sources_stage, re.M), sources_stage
+    assert "FROM scratch AS a1111-sources" in dockerfile
     runtime = stages(dockerfile)["runtime"]
     copies = re.findall(r"^COPY (.*)$", runtime, re.M)
     # Heavy, stable layers first; the project's code (which changes most) last.
@@ -291,6 +295,72 @@ def test_clone_repositories_checks_out_a_tag(tmp_path, local_repos):
     )
     assert proc.returncode == 0, proc.stderr
     assert _git("rev-parse", "HEAD", cwd=dest) == first
+
+
+def _archive(repo: Path, commit: str, dest: Path, prefix: str = "") -> None:
+    """A `git archive` of commit as a .tar.gz (the commit id in its pax header)."""
+    args = [
+        "archive",
+        "--format=tar.gz",
+        "-o",
+        str(dest),
+        *(["--prefix", prefix] if prefix else []),
+    ]
+    _git(*args, commit, cwd=repo)
+
+
+def test_clone_repositories_takes_sources_from_archives_by_commit(tmp_path, local_repos):
+    archives = tmp_path / "archives"
+    archives.mkdir()
+    webui = tmp_path / "webui"
+    webui.mkdir()
+    env = {**os.environ, "SOURCES_DIR": str(archives)}
+    variables = {
+        "assets": "ASSETS",
+        "sd": "STABLE_DIFFUSION",
+        "sgm": "STABLE_DIFFUSION_XL",
+        "kdiff": "K_DIFFUSION",
+        "blip": "BLIP",
+    }
+    for name, (url, first, second) in local_repos.items():
+        repo = Path(url.removeprefix("file://"))
+        # Both commits archived, under names that say nothing: the commit id inside decides.
+        _archive(repo, first, archives / f"{name}-a.tar.gz")
+        # GitHub's archive downloads put the tree under <repo>-<commit>/.
+        _archive(repo, second, archives / f"{name}-b.tar.gz", prefix=f"{name}-{second}/")
+        env[f"{variables[name]}_COMMIT_HASH"] = second
+    script = ROOT / "docker" / "clone_repositories.sh"
+    mode = subprocess.run([str(script), "mode"], env=env, capture_output=True, text=True)
+    assert mode.stdout.strip() == "archives"
+    proc = subprocess.run(
+        [str(script), "repositories", str(webui)], env=env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    for name in ("stable-diffusion-webui-assets", "k-diffusion", "BLIP"):
+        assert (webui / "repositories" / name / "f").read_text().endswith(" 2"), name
+        assert not (webui / "repositories" / name / ".git").exists()
+    # A commit no archive holds fails: nothing falls back to the network.
+    url, first, _ = local_repos["assets"]
+    missing = subprocess.run(
+        [str(script), "checkout", url, "v1.9.3", str(tmp_path / "x"), "1" * 40],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode != 0 and "no archive" in missing.stderr, missing.stderr
+    # The tag alone is not enough from archives: the expected commit is needed.
+    untagged = subprocess.run(
+        [str(script), "checkout", url, "v1.9.3", str(tmp_path / "y")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert untagged.returncode != 0, untagged.stderr
+    empty = subprocess.run(
+        [str(script), "mode"], env={**env, "SOURCES_DIR": str(tmp_path / "none")},
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert empty.stdout.strip() == "git"
 
 
 def test_clone_repositories_fallback_pins_are_a1111_v1_9_3():
@@ -531,3 +601,38 @@ def test_the_hub_entry_runs_the_same_worker(a1111):
     assert proc.returncode == 0, out
     assert "job id=local_test api=getLoras" in out and "outcome=ok" in out
     assert "Job local_test completed successfully" in out and "'name': 'lcm'" in out
+
+
+def test_freeze_constraints_writes_the_image_venvs_pins(tmp_path):
+    # A docker stand-in that answers `docker run ... pip freeze` as the image's venv would.
+    fake = tmp_path / "docker"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in *"/opt/venv/bin/pip IMAGE freeze"*) ;; *) exit 9 ;; esac\n'
+        "printf '%s\\n' accelerate==0.21.0 'clip @ file:///opt/build/clip' "
+        "open-clip-torch==2.20.0 torch==2.1.2+cpu torchvision==0.16.2+cpu\n"
+    )
+    fake.chmod(0o755)
+    out = tmp_path / "constraints.txt"
+    proc = subprocess.run(
+        [str(ROOT / "scripts" / "freeze-constraints"), "IMAGE", str(out)],
+        env={**os.environ, "DOCKER": str(fake)},
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    # CLIP (pinned by commit) left out; local version labels dropped so PyPI's wheels fit.
+    assert out.read_text().split() == [
+        "accelerate==0.21.0",
+        "open-clip-torch==2.20.0",
+        "torch==2.1.2",
+        "torchvision==0.16.2",
+    ]
+
+
+def test_the_engine_and_the_image_share_one_constraints_file():
+    link = ROOT / "tests" / "engine" / "constraints.txt"
+    assert link.is_symlink() and link.resolve() == (ROOT / "docker" / "constraints.txt").resolve()
+    pins = (ROOT / "docker" / "constraints.txt").read_text().split()
+    assert "open-clip-torch==2.20.0" in pins and "torch==2.1.2" in pins
+    assert all("==" in pin and "+" not in pin for pin in pins), pins

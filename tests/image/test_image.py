@@ -14,8 +14,10 @@ What differs from a release build, and why:
   build arguments in RUN --mount options, so the check writes MODEL_NAME's value into the
   models stage's bind mount itself.
 
-Runs when IMAGE_CHECK=1 (scripts/test sets it under CI); otherwise skipped with that reason. The
-engine is stopped afterwards unless IMAGE_CHECK_KEEP_ENGINE=1; its images and build cache stay.
+Runs when IMAGE_CHECK=1 or all (scripts/test sets 1 under CI); otherwise skipped with that
+reason. The real image, with the real A1111 inside, is tests/image/test_real_image.py
+(IMAGE_CHECK=real). The engine is stopped afterwards unless IMAGE_CHECK_KEEP_ENGINE=1; its
+images and build cache stay.
 """
 
 from __future__ import annotations
@@ -51,9 +53,9 @@ ENGINE_ENV = {**os.environ, "DOCKER_HOST": f"unix://{SOCKET}", "DOCKER_BUILDKIT"
 
 pytestmark = [
     pytest.mark.skipif(
-        os.environ.get("IMAGE_CHECK") != "1",
-        reason="image check off: IMAGE_CHECK=1 builds and runs the image with a local Docker "
-        "engine (scripts/image-engine readies one)",
+        os.environ.get("IMAGE_CHECK") not in ("1", "all"),
+        reason="image check off: IMAGE_CHECK=1 (or all, with the real image check) builds and "
+        "runs the image with a local Docker engine (scripts/image-engine readies one)",
     ),
     # The first test also pays for readying the engine and building: minutes on a new machine.
     pytest.mark.timeout(1200),
