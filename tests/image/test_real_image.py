@@ -33,8 +33,6 @@ engine is stopped unless IMAGE_CHECK_KEEP_ENGINE=1).
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -51,6 +49,7 @@ import pytest
 
 from tests.bake import load_bake, resolve
 from tests.engine import build as engine_build
+from tests.engine.build import engine_lock
 from tests.helpers import check_output, decode_png
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,20 +87,6 @@ pytestmark = [
 
 def say(message: str) -> None:
     print(f"[real image {time.strftime('%H:%M:%S')}] {message}", flush=True)
-
-
-@contextlib.contextmanager
-def engine_lock():
-    """The lock the engine tests hold while a real A1111 runs: one at a time (9 GB each)."""
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "sdworker"
-    cache.mkdir(parents=True, exist_ok=True)
-    with (cache / "engine.lock").open("w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            say("waiting for the engine lock: another real A1111 is running")
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        yield
 
 
 def docker(*args: str, timeout: float = 900, check: bool = True):
