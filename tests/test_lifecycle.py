@@ -113,6 +113,23 @@ def test_a1111_hung_past_the_timeout_asks_for_a_new_worker(a1111):
     assert a1111.stats()["interrupts"] == 1
 
 
+def test_a_frozen_a1111_that_does_not_answer_the_interrupt_is_hung_at_once(a1111):
+    # A frozen process accepts connections and answers nothing, the interrupt included.
+    a1111.fault(TXT2IMG, "hang", times=1)
+    a1111.fault("/sdapi/v1/interrupt", "hang", times=1)
+    worker = make_worker(a1111, interrupt_grace=8)
+
+    async def answer():
+        started = time.monotonic()
+        result = await worker.handle({"id": "frozen", "input": {**JOB, "timeout": 0.5}})
+        return result, time.monotonic() - started
+
+    result, seconds = asyncio.run(answer())
+    # Within the interrupt's own 5 s bound, not after the grace.
+    assert seconds < 0.5 + 5 + 1.5, result
+    assert "did not answer the interrupt" in result["error"] and result["refresh_worker"] is True
+
+
 def test_a_queued_job_that_times_out_never_runs(a1111):
     a1111.config(generation_seconds=1.5)
     worker = make_worker(a1111)
