@@ -26,7 +26,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import threading
 import time
@@ -39,6 +38,7 @@ import pytest
 
 from tests.bake import load_bake, resolve
 from tests.helpers import check_output, safetensors_bytes
+from tests.image.context import copy_repository
 
 ROOT = Path(__file__).resolve().parents[2]
 SOCKET = os.environ.get("IMAGE_CHECK_SOCKET", "/tmp/sdworker-docker/docker.sock")
@@ -104,17 +104,7 @@ def check_dockerfile(text: str) -> str:
 
 def make_context(dest: Path, ckpt_url: str) -> None:
     """The repository's files (as git sees them, uncommitted work included) plus a test model."""
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.split(b"\0")
-    for name in filter(None, files):
-        src = ROOT / name.decode()
-        if src.is_file():
-            (dest / name.decode()).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name.decode())
+    copy_repository(dest)
     model = dest / "models" / MODEL
     (model / "Lora").mkdir(parents=True)
     (model / "embeddings").mkdir()

@@ -51,6 +51,7 @@ from tests.bake import load_bake, resolve
 from tests.engine import build as engine_build
 from tests.engine.build import engine_lock
 from tests.helpers import check_output, decode_png
+from tests.image.context import copy_repository
 
 ROOT = Path(__file__).resolve().parents[2]
 DEBIAN_IMAGE = os.environ.get("IMAGE_CHECK_BASE", "sdworker-check/python:bookworm")
@@ -140,17 +141,7 @@ def place(src: Path, dest: Path) -> None:
 
 def make_context(dest: Path, engine: Path) -> None:
     """The repository's files (as git sees them) plus models/realcheck: the engine's weights."""
-    files = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard", "-z"],
-        cwd=ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout.split(b"\0")
-    for name in filter(None, files):
-        src = ROOT / name.decode()
-        if src.is_file():
-            (dest / name.decode()).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / name.decode())
+    copy_repository(dest)
     models = engine / "webui" / "models"
     targets = [f"Stable-diffusion/{engine_build.CHECKPOINT}"]
     targets += [f"Lora/{name}.safetensors" for name in LORAS]
