@@ -38,12 +38,11 @@ import pytest
 
 from tests.bake import load_bake, resolve
 from tests.helpers import check_output, safetensors_bytes
-from tests.image.context import copy_repository
+from tests.image.context import DOCKER, copy_repository, run_docker
 
 ROOT = Path(__file__).resolve().parents[2]
 SOCKET = os.environ.get("IMAGE_CHECK_SOCKET", "/tmp/sdworker-docker/docker.sock")
 BASE_IMAGE = os.environ.get("IMAGE_CHECK_BASE", "sdworker-check/python:bookworm")
-DOCKER = "/usr/bin/docker"
 TAG = "sdworker-check/worker"
 STANDIN_SRC = "sdworker-check/standin-src:latest"
 MODEL = "imagecheck"
@@ -79,12 +78,7 @@ EXTRA_EMBEDDING = b"an unlisted embedding, copied as it is"
 
 
 def docker(*args: str, timeout: float = 900, check: bool = True, **kw):
-    proc = subprocess.run(
-        [DOCKER, *args], env=ENGINE_ENV, capture_output=True, text=True, timeout=timeout, **kw
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args[:3])}... failed:\n{proc.stdout}{proc.stderr}")
-    return proc
+    return run_docker(ENGINE_ENV, *args, timeout=timeout, check=check, **kw)
 
 
 def check_dockerfile(text: str) -> str:

@@ -51,7 +51,7 @@ from tests.bake import load_bake, resolve
 from tests.engine import build as engine_build
 from tests.engine.build import engine_lock
 from tests.helpers import check_output, decode_png
-from tests.image.context import copy_repository
+from tests.image.context import DOCKER, copy_repository, run_docker
 
 ROOT = Path(__file__).resolve().parents[2]
 DEBIAN_IMAGE = os.environ.get("IMAGE_CHECK_BASE", "sdworker-check/python:bookworm")
@@ -72,7 +72,6 @@ ENGINE_ENV = {
     "DOCKER_BUILDKIT": "1",
     "IMAGE_CHECK_SOCKET": SOCKET,
 }
-DOCKER = "/usr/bin/docker"
 FIGURES = Path(os.environ.get("IMAGE_CHECK_FIGURES", "/tmp/sdworker-real-image-figures.json"))
 
 pytestmark = [
@@ -90,13 +89,8 @@ def say(message: str) -> None:
     print(f"[real image {time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def docker(*args: str, timeout: float = 900, check: bool = True):
-    proc = subprocess.run(
-        [DOCKER, *args], env=ENGINE_ENV, capture_output=True, text=True, timeout=timeout
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"docker {' '.join(args[:3])}... failed:\n{proc.stdout}{proc.stderr}")
-    return proc
+def docker(*args: str, timeout: float = 900, check: bool = True, **kw):
+    return run_docker(ENGINE_ENV, *args, timeout=timeout, check=check, **kw)
 
 
 def timed_docker(*args: str, timeout: float = 3600) -> float:
