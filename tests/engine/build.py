@@ -281,6 +281,9 @@ def build(target: Path) -> None:
         python = make_venv(target, webui, downloads)
         install_extensions(python, webui, downloads)
     make_weights(python, target, webui)
+    # As the image does: A1111 then starts without compiling its ~370 modules (a cache: its
+    # first start would write them anyway, so the key does not change with it).
+    run(python, "-m", "compileall", "-q", "-j", "0", webui)
     (target / READY_MARK).write_text(f"{build_key()}\n")
 
 
