@@ -106,10 +106,10 @@ def _generate(route: str) -> Run:
 
     def run(ctx: Context, call: Call) -> dict:
         check_generation(call.payload, ctx.catalog)
-        units = controlnet.prepare_generation(ctx, call.payload, kind)
+        with_controlnet = controlnet.prepare_generation(ctx, call.payload, kind)
         ctx.resolve_image_urls(call.payload)
         result = shape_generation(call.generate(ctx, route))
-        result = controlnet.separate_maps(result, units)
+        result = controlnet.separate_maps(result, with_controlnet)
         return ctx.outputs.finish(call.job_id, result, call.output)
 
     return run

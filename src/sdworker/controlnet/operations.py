@@ -20,14 +20,15 @@ def limits(ctx) -> dict:
     }
 
 
-def prepare_generation(ctx, payload: dict, kind: str) -> int:
-    """Check the job's ControlNet units; return how many are enabled."""
-    units = check_units(payload, ctx.catalog, kind, limits(ctx))
+def prepare_generation(ctx, payload: dict, kind: str) -> bool:
+    """Check the job's ControlNet units; return whether the job has any."""
+    check_units(payload, ctx.catalog, kind, limits(ctx))
     key = controlnet_key(payload)
-    if key:
-        for i, raw in enumerate(payload["alwayson_scripts"][key]["args"]):
-            _fetch_unit_images(ctx, f"alwayson_scripts.{key}.args[{i}]", raw)
-    return len(units)
+    if key is None:
+        return False
+    for i, raw in enumerate(payload["alwayson_scripts"][key]["args"]):
+        _fetch_unit_images(ctx, f"alwayson_scripts.{key}.args[{i}]", raw)
+    return True
 
 
 def _fetch_unit_images(ctx, where: str, unit: dict) -> None:
@@ -44,12 +45,12 @@ def _fetch(ctx, field: str, url: str) -> str:
     return fetch_as_base64(field, url, settings.max_image_bytes, settings.image_url_timeout)
 
 
-def separate_maps(result: dict, enabled_units: int) -> dict:
+def separate_maps(result: dict, with_controlnet: bool) -> dict:
     """The extension appends its detected maps to the generated images; A1111 writes one
     infotext per generated image (and grid), so whatever comes after those is a map."""
     info = result.get("info")
     infotexts = info.get("infotexts") if isinstance(info, dict) else None
-    if not enabled_units or not isinstance(infotexts, list):
+    if not with_controlnet or not isinstance(infotexts, list):
         return result
     images = result.get("images") or []
     return {
