@@ -245,9 +245,9 @@ FROM base AS runtime
 COPY --from=webui /opt/venv /opt/venv
 COPY --from=webui /opt/hf-home /opt/hf-home
 COPY --from=webui /stable-diffusion-webui /stable-diffusion-webui
-COPY --from=models /out/ /stable-diffusion-webui/
 COPY --from=controlnet-annotators /out/ \
     /stable-diffusion-webui/extensions/sd-webui-controlnet/annotator/downloads/
+COPY --from=models /out/ /stable-diffusion-webui/
 COPY --from=handler-deps /opt/handler-venv /opt/handler-venv
 
 ARG MODEL_NAME=awportrait_v14

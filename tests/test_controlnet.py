@@ -292,3 +292,12 @@ def test_sliders_are_matched_to_fields_by_position():
     check_sliders("u.", "canny", detail, (512, 100, -1))
     with pytest.raises(JobError, match=r"u\.threshold_b: preprocessor 'canny' has no such"):
         check_sliders("u.", "canny", detail, (512, 100, 5))
+
+
+def test_the_readme_lists_every_unit_field():
+    from sdworker.controlnet.units import ControlNetUnit
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme[readme.index("### ControlNet") : readme.index("### Output of `txt2img`")]
+    for name in ControlNetUnit.model_fields:
+        assert f"`{name}`" in section, name

@@ -189,3 +189,11 @@ def test_detect(real):
         }
     )["error"]
     assert "controlnet_module" in error and "'canny'" in error
+
+
+def test_the_standin_has_the_extensions_routes(real):
+    from tests.a1111_standin.controlnet import ROUTES
+
+    paths = requests.get(real.webui_url + "/openapi.json", timeout=30).json()["paths"]
+    for path, methods in ROUTES.items():
+        assert {m.lower() for m in methods} <= set(paths[path]), path
