@@ -8,9 +8,18 @@ base64 or https URLs, and the slider values are checked against the module (chec
 
 from __future__ import annotations
 
+import difflib
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
 
 from ..errors import JobError
 from ..inputs import B64Image, Input, Name, Unit
@@ -55,6 +64,15 @@ class ImageWithMask(_Strict):
     mask: B64Image | None = None
 
 
+# A string is an image, an object is {image, mask}: each checked as what it is.
+ControlImage = Annotated[
+    Annotated[B64Image, Tag("base64")] | Annotated[ImageWithMask, Tag("with_mask")],
+    Discriminator(lambda value: "with_mask" if isinstance(value, dict) else "base64"),
+]
+# Names pydantic puts in an error's location for the union branch: not fields.
+_TAGS = ("base64", "with_mask", "str", "function-after[_image(), str]")
+
+
 class ControlNetUnit(_Strict):
     """One entry of alwayson_scripts.controlnet.args."""
 
@@ -64,7 +82,7 @@ class ControlNetUnit(_Strict):
     module: Name = Field("none", description="Preprocessor, from getControlNetModules.")
     model: Name = Field("None", description="ControlNet model, from getControlNetModels.")
     weight: float = Field(1.0, ge=0, le=2, description="Control weight, 0..2.")
-    image: B64Image | ImageWithMask | None = Field(
+    image: ControlImage | None = Field(
         None,
         description="Control image: base64, https URL, or {image, mask}; "
         "img2img uses init_images[0] without it.",
@@ -160,11 +178,14 @@ def describe(exc: ValidationError, model: type[BaseModel], where: str) -> str:
     parts = []
     for err in exc.errors()[:3]:
         msg = err["msg"].removeprefix("Value error, ")
-        loc = ".".join(str(x) for x in err["loc"] if not str(x).startswith(("str", "function")))
-        field = model.model_fields.get(str(err["loc"][0])) if err["loc"] else None
+        path = [str(x) for x in err["loc"] if str(x) not in _TAGS]
+        loc = ".".join(path)
+        field = model.model_fields.get(path[0]) if path else None
         if err["type"] == "extra_forbidden":
-            allowed = ", ".join(model.model_fields)
-            parts.append(f"{where}.{loc}: unknown field; a unit's fields are: {allowed}")
+            known = list(model.model_fields if len(path) == 1 else ImageWithMask.model_fields)
+            close = difflib.get_close_matches(path[-1], known, n=1, cutoff=0.6)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            parts.append(f"{where}.{loc}: unknown field{hint}; allowed: {', '.join(known)}")
             continue
         allowed = f"; allowed: {field.description}" if field and field.description else ""
         parts.append(f"{where}{'.' + loc if loc else ''}: {msg}{allowed}")
