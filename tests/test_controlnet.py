@@ -189,8 +189,8 @@ def test_a_worker_without_the_extension_says_so(handler, a1111):
     a1111.config(controlnet=False)
     error = refused(handler, a1111, with_units(unit()))
     assert "ControlNet is not installed" in error
-    result = run_job(handler, {"api": "getControlNetModels"})
-    assert "ControlNet is not installed" in result["error"]
+    for api in ("getControlNetModels", "getControlNetModules", "getControlNetTypes"):
+        assert "ControlNet is not installed" in run_job(handler, {"api": api})["error"]
 
 
 # --- operations ------------------------------------------------------------------------------

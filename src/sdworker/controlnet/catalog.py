@@ -11,7 +11,8 @@ NOT_INSTALLED = (
 )
 
 
-def _fetch(catalog: Catalog, route: str):
+def fetch(catalog: Catalog, route: str):
+    """GET one of the extension's routes; a clear error when it is not installed."""
     try:
         return catalog.client.get(route)
     except JobError as exc:
@@ -24,7 +25,7 @@ def models(catalog: Catalog, refresh: bool = False) -> list[str]:
     # The extension rescans its folders at every call of this route (update=true).
     return catalog.cached(
         "controlnet_models",
-        lambda: _fetch(catalog, "/controlnet/model_list")["model_list"],
+        lambda: fetch(catalog, "/controlnet/model_list")["model_list"],
         refresh,
     )
 
@@ -32,23 +33,23 @@ def models(catalog: Catalog, refresh: bool = False) -> list[str]:
 def module_details(catalog: Catalog) -> dict[str, dict]:
     """Internal name -> {model_free, sliders}; preprocessors never change while A1111 runs."""
     return catalog.cached(
-        "controlnet_modules", lambda: _fetch(catalog, "/controlnet/module_list")["module_detail"]
+        "controlnet_modules", lambda: fetch(catalog, "/controlnet/module_list")["module_detail"]
     )
 
 
 def module_labels(catalog: Catalog) -> dict[str, str]:
     """UI label -> internal name: the extension accepts both."""
 
-    def fetch():
-        names = _fetch(catalog, "/controlnet/module_list")["module_list"]
-        labels = _fetch(catalog, "/controlnet/module_list?alias_names=true")["module_list"]
+    def both_lists():
+        names = fetch(catalog, "/controlnet/module_list")["module_list"]
+        labels = fetch(catalog, "/controlnet/module_list?alias_names=true")["module_list"]
         return dict(zip(labels, names, strict=True))
 
-    return catalog.cached("controlnet_labels", fetch)
+    return catalog.cached("controlnet_labels", both_lists)
 
 
 def unit_count(catalog: Catalog) -> int:
     return catalog.cached(
         "controlnet_units",
-        lambda: int(_fetch(catalog, "/controlnet/settings")["control_net_unit_count"]),
+        lambda: int(fetch(catalog, "/controlnet/settings")["control_net_unit_count"]),
     )

@@ -65,12 +65,11 @@ def get_models(ctx, _call) -> dict:
 
 
 def get_modules(ctx, _call) -> dict:
-    return ctx.client.get("/controlnet/module_list")
+    return lists.fetch(ctx.catalog, "/controlnet/module_list")
 
 
 def get_types(ctx, _call) -> Any:
-    lists.unit_count(ctx.catalog)  # a clear error when the extension is not there
-    return ctx.client.get("/controlnet/control_types")
+    return lists.fetch(ctx.catalog, "/controlnet/control_types")
 
 
 def detect(ctx, call) -> dict:
