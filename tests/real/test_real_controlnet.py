@@ -197,3 +197,21 @@ def test_the_standin_has_the_extensions_routes(real):
     paths = requests.get(real.webui_url + "/openapi.json", timeout=30).json()["paths"]
     for path, methods in ROUTES.items():
         assert {m.lower() for m in methods} <= set(paths[path]), path
+
+
+def test_the_engines_controlnet_has_the_real_sd15_layout(real):
+    # The extension loads with strict=False: a wrong key set would load and do nothing.
+    path = real.engine / "webui" / "models" / "ControlNet" / "control_v11p_sd15_canny.safetensors"
+    with path.open("rb") as f:
+        header = json.loads(f.read(int.from_bytes(f.read(8), "little")))
+    header.pop("__metadata__", None)
+    params = 0
+    for tensor in header.values():
+        count = 1
+        for dim in tensor["shape"]:
+            count *= dim
+        params += count
+    assert (len(header), params) == (340, 361_279_120)
+    assert {t["dtype"] for t in header.values()} == {"F16"}
+    assert header["input_hint_block.0.weight"]["shape"] == [16, 3, 3, 3]
+    assert header["input_blocks.1.1.transformer_blocks.0.attn2.to_k.weight"]["shape"] == [320, 768]
