@@ -239,19 +239,6 @@ def embedding_item() -> dict:
     }
 
 
-# The preload flags of the installed extensions (adetailer, sd-webui-controlnet), which A1111 adds
-# before those of its built-in extensions; start.sh passes --ad-no-huggingface.
-EXTENSION_FLAGS = {
-    "ad_no_huggingface": True,
-    "controlnet_dir": None,
-    "controlnet_annotator_models_path": None,
-    "no_half_controlnet": None,
-    "controlnet_preprocessor_cache_size": 16,
-    "controlnet_loglevel": "INFO",
-    "controlnet_tracemalloc": None,
-}
-
-
 def cmd_flags(port: int, server_name: str, ckpt_title: str) -> dict:
     """`GET /sdapi/v1/cmd-flags` for `webui.py --nowebui --api` started as the README says."""
     models = f"{ROOT}/models"
@@ -376,13 +363,26 @@ def cmd_flags(port: int, server_name: str, ckpt_title: str) -> dict:
         "unix_filenames_sanitization": False,
         "filenames_max_length": 128,
         "no_prompt_history": False,
-        **EXTENSION_FLAGS,
         "ldsr_models_path": f"{models}/LDSR",
         "lora_dir": f"{models}/Lora",
         "lyco_dir_backcompat": f"{models}/LyCORIS",
         "scunet_models_path": f"{models}/ScuNET",
         "swinir_models_path": f"{models}/SwinIR",
+        **EXTENSION_FLAGS,
     }
+
+
+# The preload flags of the two extensions the image has (ControlNet, ADetailer), after A1111's
+# own; start.sh passes --ad-no-huggingface. (The recordings were made without the extensions.)
+EXTENSION_FLAGS = {
+    "controlnet_dir": None,
+    "controlnet_annotator_models_path": None,
+    "no_half_controlnet": None,
+    "controlnet_preprocessor_cache_size": 16,
+    "controlnet_loglevel": "INFO",
+    "controlnet_tracemalloc": None,
+    "ad_no_huggingface": True,
+}
 
 
 def memory() -> dict:
