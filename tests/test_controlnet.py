@@ -18,6 +18,7 @@ from sdworker.errors import JobError
 from sdworker.worker import Worker
 from tests.a1111_standin.catalog import DEFAULT_CONTROLNET_MODELS
 from tests.helpers import decode_png, png_b64, run_job
+from tests.s3_server import S3Server
 
 TXT2IMG = "POST /sdapi/v1/txt2img"
 CANNY = DEFAULT_CONTROLNET_MODELS[0]
@@ -93,6 +94,18 @@ def test_maps_follow_the_generations_of_a_batch_and_the_key_may_be_any_case(hand
 def test_maps_can_be_dropped_per_unit(handler):
     out = output_of(run_job(handler, with_units(unit(save_detected_map=False))))
     assert len(out["images"]) == 1 and out["controlnet_maps"] == []
+
+
+def test_with_url_output_the_maps_are_uploaded_too(a1111):
+    s3 = S3Server()
+    try:
+        worker = Worker(Settings(webui_url=a1111.url, ready_timeout=10, bucket=s3.bucket()))
+        out = output_of(run_job(worker.handle, {**with_units(unit()), "output": "url"}))
+        job_id = out["images"][0].split(s3.url + "/worker-output/")[1].split("/")[0]
+        assert sorted(s3.objects(job_id)) == [f"{job_id}/0.png", f"{job_id}/controlnet-map-0.png"]
+        assert out["controlnet_maps"][0].startswith(s3.url)
+    finally:
+        s3.stop()
 
 
 def test_a_disabled_unit_is_passed_on_unchecked_and_adds_no_map(handler):
