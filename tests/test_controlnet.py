@@ -108,9 +108,12 @@ def test_with_url_output_the_maps_are_uploaded_too(a1111):
         s3.stop()
 
 
-def test_a_disabled_unit_is_passed_on_unchecked_and_adds_no_map(handler):
+def test_a_disabled_unit_is_passed_on_unchecked_and_adds_no_map(handler, a1111):
     out = output_of(run_job(handler, with_units(unit(enabled=False, model="not installed"))))
     assert len(out["images"]) == 1 and out["controlnet_maps"] == []
+    # ... but the extension validates its module all the same (HTTP 500 otherwise).
+    error = refused(handler, a1111, with_units(unit(enabled=False, module="nope")))
+    assert "args[0].module" in error and "unknown ControlNet module" in error
 
 
 def test_img2img_needs_no_unit_image(handler):

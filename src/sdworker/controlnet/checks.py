@@ -62,6 +62,9 @@ def check_units(payload: dict, catalog: Catalog, kind: str, limits: dict) -> lis
     for i, raw in enumerate(raw_units):
         unit = parse_unit(f"{where}[{i}]", raw, limits)
         raw["enabled"] = unit.enabled  # the extension's default is false: never rely on it
+        # The extension validates every unit it is given, enabled or not (an unknown module:
+        # HTTP 500).
+        module_name(f"{where}[{i}].module", unit.module, catalog)
         if unit.enabled:
             check_unit(f"{where}[{i}]", unit, catalog, kind, payload)
             enabled.append(unit)
