@@ -128,7 +128,15 @@ def test_hadolint_is_clean():
 def test_dockerfile_stages_in_cache_friendly_order(dockerfile):
     names = list(stages(dockerfile))
     # a1111-sources: the empty default of the build context of source archives.
-    assert names == ["a1111-sources", "base", "webui", "models", "handler-deps", "runtime"]
+    assert names == [
+        "a1111-sources",
+        "base",
+        "webui",
+        "models",
+        "controlnet-annotators",
+        "handler-deps",
+        "runtime",
+    ]
     sources_stage = stages(dockerfile)["a1111-sources"]
     assert not re.search(r"^(RUN|COPY|ADD)", sources_stage, re.M), sources_stage
     assert "FROM scratch AS a1111-sources" in dockerfile
@@ -136,6 +144,7 @@ def test_dockerfile_stages_in_cache_friendly_order(dockerfile):
     copies = re.findall(r"^COPY (.*)$", runtime, re.M)
     # Heavy, stable layers first; the project's code (which changes most) last.
     assert [c.split()[0] for c in copies[:-1]] == ["--from=webui"] * 3 + [
+        "--from=controlnet-annotators",
         "--from=models",
         "--from=handler-deps",
     ]

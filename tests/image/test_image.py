@@ -48,6 +48,9 @@ STANDIN_SRC = "sdworker-check/standin-src:latest"
 MODEL = "imagecheck"
 CKPT_NAME = "imagecheck.safetensors"
 START_TIMEOUT = 120
+ANNOTATOR = b"stand-in annotator weights " * 64
+ANNOTATOR_PATH = "openpose/body_pose_model.pth"
+ANNOTATOR_DIR = "/stable-diffusion-webui/extensions/sd-webui-controlnet/annotator/downloads"
 ENGINE_ENV = {**os.environ, "DOCKER_HOST": f"unix://{SOCKET}", "DOCKER_BUILDKIT": "1"}
 
 pytestmark = [
@@ -122,6 +125,18 @@ def make_context(dest: Path, ckpt_url: str) -> None:
         ],
     }
     (model / "manifest.json").write_text(json.dumps(manifest))
+    # The annotators stage fetches (from the server here) and verifies ControlNet's files.
+    annotators = {
+        "files": [
+            {
+                "path": ANNOTATOR_PATH,
+                "url": ckpt_url.rsplit("/", 1)[0] + "/annotator.pth",
+                "sha256": hashlib.sha256(ANNOTATOR).hexdigest(),
+                "size": len(ANNOTATOR),
+            }
+        ]
+    }
+    (dest / "docker" / "controlnet-annotators.json").write_text(json.dumps(annotators))
 
 
 def cpu_target_args() -> dict[str, str]:
@@ -143,6 +158,7 @@ def images(tmp_path_factory):
     assert ready.returncode == 0, ready.stderr
     served = tmp_path_factory.mktemp("served")
     (served / "ckpt.safetensors").write_bytes(CKPT)
+    (served / "annotator.pth").write_bytes(ANNOTATOR)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietFiles, directory=str(served)))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
@@ -289,6 +305,11 @@ def test_the_models_stage_downloaded_checked_and_laid_out_the_files(worker):
     assert digests == expected
     baked = worker.exec("cat", "/stable-diffusion-webui/baked-model.txt").stdout.decode()
     assert baked.strip() == f"models/Stable-diffusion/{CKPT_NAME}"
+
+
+def test_the_annotators_stage_fetched_checked_and_placed_controlnets_files(worker):
+    listing = worker.exec("sha256sum", f"{ANNOTATOR_DIR}/{ANNOTATOR_PATH}")
+    assert listing.stdout.decode().split()[0] == hashlib.sha256(ANNOTATOR).hexdigest()
 
 
 def test_a1111_killed_inside_the_image_fails_the_next_job_fast(images):
