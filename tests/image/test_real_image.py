@@ -439,6 +439,17 @@ def test_controlnet_works_offline_in_the_image(runs):
     assert "annotator/downloads/openpose/body_pose_model.pth" in openpose["error"]
 
 
+def test_both_extensions_load_without_errors(runs):
+    # A1111 starts even when an extension's scripts fail to import (it logs "*** Error loading
+    # script" and a traceback), and ADetailer's jobs would then be skipped without a word.
+    for run in runs["compiled"] + runs["not_compiled"]:
+        logs = run["logs"]
+        assert "ADetailer initialized. version: 25.3.0" in logs, logs[-3000:]
+        assert "ControlNet v1.1.455" in logs, logs[-3000:]
+        errors = [line for line in logs.splitlines() if "*** Error" in line or "Traceback" in line]
+        assert not errors, logs[-6000:]
+
+
 def test_a1111_listens_on_127_0_0_1_only(runs):
     for run in runs["compiled"] + runs["not_compiled"]:
         assert listening_on(run["tcp"], 3000) == ["127.0.0.1"], run["tcp"]
