@@ -305,7 +305,10 @@ def run_container(image: str, *, precompiled: bool, six_inputs: bool) -> dict:
     """One fresh container: container start -> first job answered, first job / steady job;
     then (six_inputs) the six test inputs. The engine lock is held while it runs."""
     job = (ROOT / "test_input.json").read_bytes()
+    asked = time.monotonic()
     with engine_lock():
+        # Other sessions' real A1111s hold the lock for minutes: the check's wall time less this.
+        lock_wait = time.monotonic() - asked
         # Other work on the machine slows a start-up down: the load says how much there was.
         load = float(Path("/proc/loadavg").read_text().split()[0])
         container = RealContainer(image, precompiled=precompiled)
@@ -340,6 +343,7 @@ def run_container(image: str, *, precompiled: bool, six_inputs: bool) -> dict:
             "first_over_steady": round(first / statistics.median(steady), 2),
             "pyc_written_at_start": len(written),
             "load_1m_before": load,
+            "lock_wait_s": round(lock_wait, 1),
             "a1111_startup_breakdown": startup.group(2).strip() if startup else None,
         },
         "tcp": tcp,
@@ -375,6 +379,8 @@ def runs(images):
         mean = {k: round(statistics.mean(f[k] for f in each), 3) for k in numbers}
         cold[kind] = {"runs": each, "median": median, "mean": mean}
     figures["cold_start"] = cold
+    waits = [r["figures"]["lock_wait_s"] for results in found.values() for r in results]
+    figures["lock_wait_total_s"] = round(sum(waits), 1)
     FIGURES.write_text(json.dumps(figures, indent=2))
     say(f"figures (also in {FIGURES}):\n{json.dumps(figures, indent=2)}")
     return found
