@@ -6,7 +6,8 @@
 # Stages, heaviest and most stable first, so that a code change rebuilds only the last layers:
 #   base          Python 3.10 + the system libraries A1111 needs at run time (tcmalloc, libGL...)
 #   webui         A1111 at GIT_VERSION in /opt/venv: torch, its requirements, the five
-#                 repositories it would clone on first start, the CLIP tokenizer files
+#                 repositories it would clone on first start, the CLIP tokenizer files, and
+#                 the ControlNet and ADetailer extensions with their requirements
 #   models        the files of models/<MODEL_NAME>/manifest.json, downloaded and sha256-verified
 #   handler-deps  the handler's requirements in their own venv (A1111 pins old pydantic/Pillow)
 #   runtime       everything above + src/ (start.sh, handler.py, sdworker/)
@@ -40,6 +41,7 @@ RUN --mount=type=cache,target=/var/cache/apt,sharing=locked \
 
 # ------------------------------------------------------------------------------------------------
 FROM base AS webui
+SHELL ["/bin/bash", "-o", "pipefail", "-c"]
 
 ARG GIT_REPO_URL=https://github.com/AUTOMATIC1111/stable-diffusion-webui.git
 ARG GIT_VERSION=v1.9.3
@@ -148,6 +150,37 @@ CLIPTextConfig.from_pretrained('openai/clip-vit-large-patch14')" ;; \
 CLIPTextConfig; CLIPTokenizer.from_pretrained('openai/clip-vit-large-patch14'); \
 CLIPTextConfig.from_pretrained('openai/clip-vit-large-patch14')" && \
     python -c "import modules.paths"
+
+# The two extensions users reach for through the API, at pinned commits (from GitHub, or from the
+# same source archives), and their PyPI requirements pinned by docker/constraints-extensions.txt
+# (unpinned, pip would take numpy 2 and break torch 2.1.2). Their install.py files never run:
+# A1111 starts with --skip-install. The venv's versions before this step are kept in
+# /opt/venv/pip-freeze-base.txt (scripts/freeze-constraints reads both sets back).
+ARG CONTROLNET_REPO=https://github.com/Mikubill/sd-webui-controlnet.git
+ARG CONTROLNET_COMMIT=56cec5b2958edf3b1807b7e7b2b1b5186dbd2f81
+ARG ADETAILER_REPO=https://github.com/Bing-su/adetailer.git
+ARG ADETAILER_VERSION=v25.3.0
+ARG ADETAILER_COMMIT=36189cbea735b85fd01e98ac42002b8ce6f0e41d
+COPY docker/requirements-extensions.txt docker/constraints-extensions.txt /opt/build/
+RUN --mount=type=bind,from=a1111-sources,target=/opt/build/sources \
+    --mount=type=cache,target=/root/.cache/pip \
+    pip freeze --exclude-editable > /opt/venv/pip-freeze-base.txt && \
+    /opt/build/clone_repositories.sh checkout "${CONTROLNET_REPO}" "${CONTROLNET_COMMIT}" \
+        extensions/sd-webui-controlnet "${CONTROLNET_COMMIT}" && \
+    /opt/build/clone_repositories.sh checkout "${ADETAILER_REPO}" "${ADETAILER_VERSION}" \
+        extensions/adetailer "${ADETAILER_COMMIT}" && \
+    if [ "${PIN_DEPENDENCIES}" = "1" ]; then \
+        grep -v -E '^(torch|torchvision)==' /opt/build/constraints-extensions.txt \
+            > /opt/build/constraints.txt; \
+    else \
+        echo 'numpy==1.26.2' > /opt/build/constraints.txt; \
+    fi && \
+    printf '%s\n' 'setuptools<70' "torch==${TORCH_VERSION}" "torchvision==${TORCHVISION_VERSION}" \
+        >> /opt/build/constraints.txt && \
+    pip install -r /opt/build/requirements-extensions.txt && \
+    conflicts=$(pip check | grep -v -F -e 'open-clip-torch 2.20.0 has requirement protobuf<4' \
+        -e 'No broken requirements found' || true) && \
+    if [ -n "$conflicts" ]; then echo "$conflicts" >&2; exit 1; fi
 
 # A1111 and its repositories compiled once here, not at every cold start (about 370 modules,
 # 1-1.5 s of its start-up on a 2-core machine; the venv's packages are compiled by pip). Each

@@ -58,6 +58,8 @@ WEBUI_EXIT_GRACE=${WEBUI_EXIT_GRACE:-}
 WEBUI_WARMUP=${WEBUI_WARMUP:-1}
 WEBUI_WARMUP_PAYLOAD=${WEBUI_WARMUP_PAYLOAD:-'{"prompt": "warm-up", "steps": 1, "width": 64, "height": 64, "batch_size": 1, "n_iter": 1, "send_images": false, "save_images": false}'}
 MODELS_VOLUME_DIR=${MODELS_VOLUME_DIR:-/runpod-volume/models}
+# ultralytics (ADetailer) writes its settings file here, not in the home directory.
+export YOLO_CONFIG_DIR=${YOLO_CONFIG_DIR:-$WEBUI_DIR/config/ultralytics}
 TCMALLOC=${TCMALLOC:-}
 NO_TCMALLOC=${NO_TCMALLOC:-0}
 TMP_FILES=()
@@ -227,6 +229,11 @@ build_launch_command() {
         --no-download-sd-model --no-hashing
         --opt-sdp-attention
     )
+    # ADetailer would ask the Hugging Face Hub for its models at every start (a minute of
+    # retries offline); its models are baked in models/adetailer instead.
+    if [ -d "$WEBUI_DIR/extensions/adetailer" ]; then
+        WEBUI_LAUNCH+=(--ad-no-huggingface)
+    fi
     if [ -n "$ckpt" ]; then
         if [ -f "$ckpt" ]; then
             WEBUI_LAUNCH+=(--ckpt "$ckpt")

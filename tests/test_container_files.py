@@ -604,29 +604,38 @@ def test_the_hub_entry_runs_the_same_worker(a1111):
 
 
 def test_freeze_constraints_writes_the_image_venvs_pins(tmp_path):
-    # A docker stand-in that answers `docker run ... pip freeze` as the image's venv would.
+    # A docker stand-in that answers as the image would: the venv before the extensions (the
+    # file the Dockerfile keeps) and after them (pip freeze).
     fake = tmp_path / "docker"
     fake.write_text(
         "#!/bin/sh\n"
-        'case "$*" in *"/opt/venv/bin/pip IMAGE freeze"*) ;; *) exit 9 ;; esac\n'
-        "printf '%s\\n' accelerate==0.21.0 'clip @ file:///opt/build/clip' "
-        "open-clip-torch==2.20.0 torch==2.1.2+cpu torchvision==0.16.2+cpu\n"
+        'case "$*" in\n'
+        '  *"--entrypoint cat IMAGE /opt/venv/pip-freeze-base.txt"*)\n'
+        "    printf '%s\\n' accelerate==0.21.0 'clip @ file:///opt/build/clip' "
+        "protobuf==3.20.3 torch==2.1.2+cpu ;;\n"
+        '  *"--entrypoint /opt/venv/bin/pip IMAGE freeze"*)\n'
+        "    printf '%s\\n' accelerate==0.21.0 'clip @ file:///opt/build/clip' "
+        "mediapipe==0.10.15 protobuf==4.25.9 torch==2.1.2+cpu ;;\n"
+        "  *) exit 9 ;;\n"
+        "esac\n"
     )
     fake.chmod(0o755)
-    out = tmp_path / "constraints.txt"
     proc = subprocess.run(
-        [str(ROOT / "scripts" / "freeze-constraints"), "IMAGE", str(out)],
+        [str(ROOT / "scripts" / "freeze-constraints"), "IMAGE", str(tmp_path)],
         env={**os.environ, "DOCKER": str(fake)},
         capture_output=True,
         text=True,
     )
     assert proc.returncode == 0, proc.stderr
     # CLIP (pinned by commit) left out; local version labels dropped so PyPI's wheels fit.
-    assert out.read_text().split() == [
+    base = (tmp_path / "constraints.txt").read_text().split()
+    assert base == ["accelerate==0.21.0", "protobuf==3.20.3", "torch==2.1.2"]
+    extended = (tmp_path / "constraints-extensions.txt").read_text().split()
+    assert extended == [
         "accelerate==0.21.0",
-        "open-clip-torch==2.20.0",
+        "mediapipe==0.10.15",
+        "protobuf==4.25.9",
         "torch==2.1.2",
-        "torchvision==0.16.2",
     ]
 
 
@@ -636,3 +645,14 @@ def test_the_engine_and_the_image_share_one_constraints_file():
     pins = (ROOT / "docker" / "constraints.txt").read_text().split()
     assert "open-clip-torch==2.20.0" in pins and "torch==2.1.2" in pins
     assert all("==" in pin and "+" not in pin for pin in pins), pins
+
+
+def test_the_extension_pins_keep_a1111s_and_differ_only_where_the_extensions_need_it():
+    def pins(name):
+        lines = (ROOT / "docker" / name).read_text().split()
+        return dict(line.split("==") for line in lines)
+
+    base, extended = pins("constraints.txt"), pins("constraints-extensions.txt")
+    changed = {name for name in base if extended.get(name) != base[name]}
+    assert changed == {"protobuf", "pydantic", "timm"}
+    assert extended["numpy"] == "1.26.2" and extended["torch"] == "2.1.2"

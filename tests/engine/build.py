@@ -6,8 +6,11 @@ The directory (A1111_ENGINE_DIR, else ~/.cache/sdworker/a1111-<key>) holds:
   webui/      A1111 v1.9.3 with its five repositories at the commits it pins
   venv/       Python 3.10 with torch 2.1.2 and A1111's requirements, pinned by constraints.txt
   hf-home/    the openai/clip-vit-large-patch14 tokenizer and config, made offline
+  webui/extensions/  sd-webui-controlnet and adetailer, as the image has them, their PyPI
+              dependencies in venv/ (docker/requirements-extensions.txt, pinned)
   webui/models/Stable-diffusion/random-sd15.safetensors and webui/models/Lora/{lcm,detail-tweaker}
               random weights in the real layouts (tests/engine/weights.py)
+  more random weights from the makers in EXTRA_WEIGHTS, each re-run when it changes
 
 <key> is a digest of everything the build reads from this project, so a machine that keeps
 ~/.cache reuses a build until one of its inputs changes. Sources come from SHARED_DIR's
@@ -35,6 +38,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 PROJECT = HERE.parent.parent
 CONSTRAINTS = HERE / "constraints.txt"
+EXTENSION_REQUIREMENTS = PROJECT / "docker" / "requirements-extensions.txt"
+EXTENSION_CONSTRAINTS = PROJECT / "docker" / "constraints-extensions.txt"
 WEIGHTS = HERE / "weights.py"
 TOKENIZER = PROJECT / "docker" / "clip_tokenizer.py"
 READY_MARK = "engine-ready"
@@ -97,6 +102,25 @@ SOURCES = (
 CLIP = Source(
     "CLIP-d50d76daa6.tar.gz", "openai/CLIP", "d50d76daa670286dd6cacf3bcd80b5e4823fc8e1", "pip"
 )
+EXTENSIONS = (
+    Source(
+        "sd-webui-controlnet-56cec5b295.tar.gz",
+        "Mikubill/sd-webui-controlnet",
+        "56cec5b2958edf3b1807b7e7b2b1b5186dbd2f81",
+        "extensions/sd-webui-controlnet",
+    ),
+    Source(
+        "adetailer-v25.3.0.tar.gz",
+        "Bing-su/adetailer",
+        "36189cbea735b85fd01e98ac42002b8ce6f0e41d",
+        "extensions/adetailer",
+    ),
+)
+# The one conflict `pip check` reports once the extensions are in (docker/requirements-extensions.txt).
+KNOWN_CONFLICT = "open-clip-torch 2.20.0 has requirement protobuf<4"
+# Scripts that add random weights to a built engine, run with its venv's Python as
+# `MAKER --webui WEBUI --hf-home HF_HOME`: each runs again when its file changes, without a rebuild.
+EXTRA_WEIGHTS: tuple[Path, ...] = ()
 
 
 def say(message: str) -> None:
@@ -133,8 +157,9 @@ def engine_python() -> str:
 
 def build_key() -> str:
     """A digest of what the build is made of (not of this file's wording)."""
-    digest = hashlib.sha256(repr((BUILD_STEPS, SOURCES, CLIP, BOOTSTRAP, TORCH)).encode())
-    for path in (CONSTRAINTS, WEIGHTS, TOKENIZER):
+    parts = (BUILD_STEPS, SOURCES, CLIP, EXTENSIONS, BOOTSTRAP, TORCH)
+    digest = hashlib.sha256(repr(parts).encode())
+    for path in (CONSTRAINTS, EXTENSION_REQUIREMENTS, EXTENSION_CONSTRAINTS, WEIGHTS, TOKENIZER):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:12]
 
@@ -222,6 +247,21 @@ def make_venv(root: Path, webui: Path, downloads: Path) -> Path:
     return venv / "bin" / "python"
 
 
+def install_extensions(python: Path, webui: Path, downloads: Path) -> None:
+    """The extensions as the image installs them: sources, then their pinned requirements."""
+    for source in EXTENSIONS:
+        unpack(source, webui / source.dest, downloads)
+    say("installing the extensions' requirements (docker/requirements-extensions.txt)")
+    pip = [python, "-m", "pip", "install", "--disable-pip-version-check"]
+    run(*pip, "-c", EXTENSION_CONSTRAINTS, "-r", EXTENSION_REQUIREMENTS)
+    check = subprocess.run(
+        [str(python), "-m", "pip", "check"], capture_output=True, text=True, check=False
+    )
+    conflicts = [line for line in check.stdout.splitlines() if KNOWN_CONFLICT not in line]
+    if conflicts:
+        sys.exit("engine: pip check after the extensions:\n" + "\n".join(conflicts))
+
+
 def make_weights(python: Path, root: Path, webui: Path) -> None:
     env = {**os.environ, "HF_HOME": str(root / "hf-home"), "HF_HUB_OFFLINE": "1"}
     env["TRANSFORMERS_OFFLINE"] = "1"
@@ -239,19 +279,42 @@ def build(target: Path) -> None:
         for source in SOURCES:
             unpack(source, webui / source.dest, downloads)
         python = make_venv(target, webui, downloads)
+        install_extensions(python, webui, downloads)
     make_weights(python, target, webui)
     (target / READY_MARK).write_text(f"{build_key()}\n")
 
 
+def maker_mark(target: Path, maker: Path) -> Path:
+    digest = hashlib.sha256(maker.read_bytes()).hexdigest()[:12]
+    return target / f"weights-{maker.stem}-{digest}"
+
+
+def make_extra_weights(target: Path) -> None:
+    """Runs each maker whose current version has not run in this engine yet."""
+    webui, python = target / "webui", target / "venv" / "bin" / "python"
+    env = {**os.environ, "HF_HOME": str(target / "hf-home"), "HF_HUB_OFFLINE": "1"}
+    env["YOLO_CONFIG_DIR"] = str(target / "ultralytics")
+    for maker in EXTRA_WEIGHTS:
+        mark = maker_mark(target, maker)
+        if mark.exists():
+            continue
+        say(f"making weights with {maker.name}")
+        with engine_lock():
+            run(python, maker, "--webui", webui, "--hf-home", target / "hf-home", env=env)
+        for old in target.glob(f"weights-{maker.stem}-*"):
+            old.unlink()
+        mark.touch()
+
+
 def ensure_built(force: bool = False) -> Path:
     target = engine_dir()
-    if is_built(target) and not force:
-        say(f"A1111 engine ready at {target}")
-        return target
-    started = time.monotonic()
-    say(f"building the real A1111 engine in {target} (takes minutes; kept for later runs)")
-    build(target)
-    say(f"A1111 engine built in {time.monotonic() - started:.0f} s at {target}")
+    if not is_built(target) or force:
+        started = time.monotonic()
+        say(f"building the real A1111 engine in {target} (takes minutes; kept for later runs)")
+        build(target)
+        say(f"A1111 engine built in {time.monotonic() - started:.0f} s at {target}")
+    make_extra_weights(target)
+    say(f"A1111 engine ready at {target}")
     return target
 
 
