@@ -528,7 +528,7 @@ FACE = b"restorer-weights" * 100
 BIG = b"interrogator" * 100
 
 
-def tools_manifest(server) -> "fm.Manifest":
+def tools_manifest(server) -> fm.Manifest:
     server.files.update({"/tool.pth": TOOL, "/face.pth": FACE, "/big.pth": BIG})
     return fm.parse_manifest(
         {
@@ -567,7 +567,7 @@ def test_a_tools_manifest_lays_out_a1111s_tool_folders_without_a_checkpoint(serv
 def test_a_tools_entry_with_the_wrong_checksum_fails(server, tmp_path):
     m = tools_manifest(server)
     server.files["/face.pth"] = b"x" * len(FACE)
-    with pytest.raises(fm.ChecksumError, match="detection_Resnet50_Final.pth"):
+    with pytest.raises(fm.ChecksumError, match=r"detection_Resnet50_Final\.pth"):
         run_fetch(m, tmp_path / "out")
 
 
