@@ -379,5 +379,13 @@ def test_options_table_matches_openapi(openapi: dict) -> None:
 
 def test_routes_match_openapi(openapi: dict) -> None:
     real = {(path, method.upper()) for path, ops in openapi["paths"].items() for method in ops}
-    ours = {(path, method) for path, ops in standin_routes.ROUTES.items() for method in ops}
+    # The OpenAPI document is A1111's without extensions: their routes are checked by their
+    # own tests against the real engine.
+    extensions = ("/adetailer/", "/controlnet/")
+    ours = {
+        (path, method)
+        for path, ops in standin_routes.ROUTES.items()
+        for method in ops
+        if not path.startswith(extensions)
+    }
     assert ours == real

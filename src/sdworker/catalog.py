@@ -47,6 +47,14 @@ class Catalog:
                 self._cache[key] = fetch()
             return self._cache[key]
 
+    @property
+    def client(self) -> A1111Client:
+        return self._client
+
+    def cached(self, key: str, fetch: Callable[[], object], refresh: bool = False):
+        """A list of an extension's, kept like the others (fetched once, refreshed on demand)."""
+        return self._get(key, fetch, refresh)
+
     def forget(self, key: str) -> None:
         with self._lock:
             self._cache.pop(key, None)

@@ -195,3 +195,21 @@ def upscaler_missing(entry: dict, flags: dict) -> list[Weights]:
         listed = Path(path)
         return [Weights(str(listed.parent), listed.name, "the path A1111 lists", nested=False)]
     return []
+
+
+def with_status(entries: list[dict], lacking, flags: dict) -> list[dict]:
+    """A1111's list entries, each saying whether its weights are on this worker's disk
+    (`installed`; None when the worker cannot look) and, if not, which files are `missing`."""
+    if not can_look(flags):
+        return [{**entry, "installed": None} for entry in entries]
+    shown = []
+    for entry in entries:
+        absent = lacking(entry, flags)
+        shown.append(
+            {**entry, "installed": not absent, "missing": [w.how_to_add(flags) for w in absent]}
+        )
+    return shown
+
+
+def face_restorer_missing(entry: dict, flags: dict) -> list[Weights]:
+    return missing(FACE_RESTORERS.get(entry.get("name"), ()), flags)
