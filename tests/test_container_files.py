@@ -128,18 +128,43 @@ def test_hadolint_is_clean():
 def test_dockerfile_stages_in_cache_friendly_order(dockerfile):
     names = list(stages(dockerfile))
     # a1111-sources: the empty default of the build context of source archives.
-    assert names == ["a1111-sources", "base", "webui", "models", "handler-deps", "runtime"]
+    assert names == [
+        "a1111-sources",
+        "base",
+        "webui",
+        "models",
+        "tools",
+        "handler-deps",
+        "runtime",
+    ]
     sources_stage = stages(dockerfile)["a1111-sources"]
     assert not re.search(r"^(RUN|COPY|ADD)", sources_stage, re.M), sources_stage
     assert "FROM scratch AS a1111-sources" in dockerfile
     runtime = stages(dockerfile)["runtime"]
     copies = re.findall(r"^COPY (.*)$", runtime, re.M)
     # Heavy, stable layers first; the project's code (which changes most) last.
-    assert [c.split()[0] for c in copies[:-1]] == ["--from=webui"] * 3 + [
+    assert [c.split()[0] for c in copies[:-2]] == ["--from=webui"] * 3 + [
         "--from=models",
+        "--from=tools",
+        "--from=tools",
         "--from=handler-deps",
     ]
+    assert copies[-2] == "docker/a1111-scripts/ /stable-diffusion-webui/scripts/"
     assert copies[-1] == "src/ /app/src/"
+
+
+def test_dockerfile_tools_stage_bakes_the_tools_manifest(dockerfile):
+    tools = stages(dockerfile)["tools"]
+    assert "source=models/_tools,target=/opt/build/tools" in tools
+    assert "--manifest /opt/build/tools/manifest.json" in tools
+    # The interrogators (optional entries) only on request.
+    assert "ARG BAKE_INTERROGATORS=0" in tools
+    assert 'if [ "${BAKE_INTERROGATORS}" = "1" ]; then optional="--include-optional"; fi' in tools
+    # openai CLIP's ViT-L-14.pt goes where clip.load looks without --clip-models-path.
+    runtime = stages(dockerfile)["runtime"]
+    assert "COPY --from=tools /out/ /stable-diffusion-webui/" in runtime
+    assert "COPY --from=tools /clip/ /root/.cache/" in runtime
+    assert "mv /out/models/clip /clip/clip" in tools
     assert re.search(r'CMD \["/app/src/start.sh"\]', runtime)
 
 
