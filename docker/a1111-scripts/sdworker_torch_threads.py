@@ -21,8 +21,14 @@ def keep_startup_threads() -> None:
         # Imported here, at the first generation (start.sh's warm-up), not at A1111's start-up.
         import ultralytics.utils.torch_utils as ultralytics_torch
 
-        ultralytics_torch.NUM_THREADS = STARTUP_THREADS
+        if ultralytics_torch.NUM_THREADS != STARTUP_THREADS:
+            print(f"sdworker: ultralytics keeps torch at {STARTUP_THREADS} CPU threads", flush=True)
+            ultralytics_torch.NUM_THREADS = STARTUP_THREADS
     if torch.get_num_threads() != STARTUP_THREADS:
+        print(
+            f"sdworker: torch CPU threads {torch.get_num_threads()} -> {STARTUP_THREADS}",
+            flush=True,
+        )
         torch.set_num_threads(STARTUP_THREADS)
 
 

@@ -40,7 +40,7 @@ PROJECT = Path(__file__).resolve().parents[2]
 THREADS_SCRIPT = PROJECT / "docker" / "a1111-scripts" / "sdworker_torch_threads.py"
 # build.py runs a maker again only when the maker changes: the script's digest is pinned here,
 # so that a new script (tests/test_tool_weights.py checks the pin) makes this file change too.
-THREADS_SCRIPT_SHA256 = "091f0eaedd41c7d964a2dbfcdf9c81da612b047cfdc959081380dd9e3caaad1e"
+THREADS_SCRIPT_SHA256 = "925c2ca9fa0f2f2c0cb9f13692698c5928ccc49af818e574f80eab13d44fb584"
 
 
 def _save(obj, target: Path) -> None:
