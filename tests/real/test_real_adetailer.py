@@ -50,6 +50,19 @@ def log_since(real, mark: int) -> str:
     return real.webui_log.read_text(errors="replace")[mark:]
 
 
+# First in this module (the first ADetailer job of a session, as no other module sends one):
+# `before` must come from a process that has never run ultralytics.
+def test_adetailer_leaves_torchs_thread_count_for_the_jobs_after_it(real):
+    before = completed(real, SMALL)
+    completed(real, with_adetailer(FINDS_A_FACE))
+    completed(real, with_adetailer(FINDS_NOTHING))
+    after = completed(real, SMALL)
+    # ultralytics would have set min(8, cpu_count - 1) threads, another count than A1111's: the
+    # script gave it A1111's at the warm-up, and the same request gives the same pixels again.
+    assert "sdworker: ultralytics keeps torch at" in real.webui_log.read_text(errors="replace")
+    assert pixels(after) == pixels(before)
+
+
 def test_the_standins_adetailer_routes_answer_as_the_real_ones(real):
     def get(route):
         return requests.get(real.webui_url + route, timeout=30).json()
@@ -78,17 +91,6 @@ def test_a_forced_detection_runs_the_inpaint_pass(real):
     assert "ADetailer model: face_yolov8n_always.pt" in infotext(detailed)
     assert "ADetailer mask only top k: 1" in infotext(detailed)
     assert pixels(detailed) != pixels(plain)  # the face was inpainted
-
-
-def test_adetailer_leaves_torchs_thread_count_for_the_jobs_after_it(real):
-    before = completed(real, SMALL)
-    completed(real, with_adetailer(FINDS_A_FACE))
-    completed(real, with_adetailer(FINDS_NOTHING))
-    after = completed(real, SMALL)
-    # ultralytics would have set min(8, cpu_count - 1) threads, another count than A1111's: the
-    # script gave it A1111's at the warm-up, and the same request gives the same pixels again.
-    assert "sdworker: ultralytics keeps torch at" in real.webui_log.read_text(errors="replace")
-    assert pixels(after) == pixels(before)
 
 
 def direct(real, body: dict) -> dict:
