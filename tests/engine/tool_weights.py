@@ -43,14 +43,32 @@ THREADS_SCRIPT = PROJECT / "docker" / "a1111-scripts" / "sdworker_torch_threads.
 THREADS_SCRIPT_SHA256 = "925c2ca9fa0f2f2c0cb9f13692698c5928ccc49af818e574f80eab13d44fb584"
 
 
-def _save(obj, target: Path) -> None:
+def _save(obj, target: Path, webui: Path | None = None) -> None:
+    """torch.save in the format of the published files. torch 2.1's zip format adds a
+    `byteorder` record that A1111's safe unpickler (modules/safe.py, on unless
+    --disable-safe-unpickle) refuses: given `webui`, A1111's own check must pass."""
     import torch
 
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(target.name + ".part")
-    torch.save(obj, part)
+    torch.save(obj, part, _use_new_zipfile_serialization=webui is None)
+    if webui is not None:
+        _a1111_safe(webui).check_pt(str(part), None)
     os.replace(part, target)
     print(f"tool weights: {target} ({target.stat().st_size:,} bytes)")
+
+
+def _a1111_safe(webui: Path):
+    import sys
+
+    if str(webui) not in sys.path:
+        sys.path.insert(0, str(webui))
+    import torch
+    from modules import safe
+
+    # Importing it swaps torch.load for A1111's; only its check is wanted here.
+    torch.load = safe.unsafe_torch_load
+    return safe
 
 
 def _randomise(state: dict, generator) -> dict:
@@ -96,7 +114,7 @@ def write_realesrgan(webui: Path) -> None:
     generator = torch.Generator().manual_seed(SEED)
     state = _randomise({k: torch.empty(s) for k, s in rrdbnet_x4plus_keys().items()}, generator)
     target = webui / "models" / "RealESRGAN" / "RealESRGAN_x4plus.pth"
-    _save({"params_ema": state}, target)
+    _save({"params_ema": state}, target, webui)
     loaded = ModelLoader().load_from_file(str(target))
     assert (loaded.architecture, loaded.scale) == ("ESRGAN", 4), (loaded.architecture, loaded.scale)
 
@@ -130,7 +148,7 @@ def write_restorers(webui: Path) -> None:
     )
     for model, target, architecture in made:
         torch.manual_seed(SEED)
-        _save({"params_ema": model.state_dict()}, target)
+        _save({"params_ema": model.state_dict()}, target, webui)
         loaded = ModelLoader().load_from_file(str(target))
         assert loaded.architecture == architecture, (target, loaded.architecture)
 
@@ -149,9 +167,9 @@ def write_facexlib(webui: Path) -> None:
             # Channels are (background, face) per anchor: background wins everywhere.
             conv.bias.copy_(torch.tensor([10.0, -10.0]).repeat(conv.bias.numel() // 2))
     folder = webui / "models" / "GFPGAN"
-    _save(detector.state_dict(), folder / "detection_Resnet50_Final.pth")
+    _save(detector.state_dict(), folder / "detection_Resnet50_Final.pth", webui)
     parser = ParseNet(in_size=512, out_size=512, parsing_ch=19)
-    _save(parser.state_dict(), folder / "parsing_parsenet.pth")
+    _save(parser.state_dict(), folder / "parsing_parsenet.pth", webui)
     # facexlib loads both strictly, from models/GFPGAN as A1111 patches it to.
     from facexlib.detection import init_detection_model
     from facexlib.parsing import init_parsing_model
