@@ -32,7 +32,7 @@ from .errors import JobError
 TITLE = "ADetailer"  # A1111 matches alwayson_scripts keys to script titles case-insensitively
 SHAPE = '{"args": [true, false, {"ad_model": "face_yolov8n.pt"}]}'
 SAME_VAE = "Use same VAE"
-# ADetailer's own default: a tab per model slot in its UI (script arguments past them are dropped).
+# ADetailer's option ad_max_models (its default here): the tabs it has script arguments for.
 DEFAULT_MAX_MODELS = 2
 # JSON schema type -> the Python values it takes, and how to say it.
 _JSON_TYPES = {
@@ -45,9 +45,8 @@ _JSON_TYPES = {
 
 def models(catalog: Catalog) -> list[str]:
     # ADetailer builds its list once, at start-up: it never changes while A1111 runs.
-    return catalog.cached("adetailer_models", lambda: _get(catalog, "/adetailer/v1/ad_model"))[
-        "ad_model"
-    ]
+    listed = catalog.cached("adetailer_models", lambda: _get(catalog, "/adetailer/v1/ad_model"))
+    return listed["ad_model"]
 
 
 def schema(catalog: Catalog) -> dict:
@@ -60,7 +59,7 @@ def _get(catalog: Catalog, route: str) -> Any:
     except JobError as exc:
         if exc.a1111_status is None and "has no" in exc.message:
             raise JobError(
-                f"alwayson_scripts.{TITLE}: ADetailer is not installed on this worker"
+                f"ADetailer is not installed on this worker (A1111 has no {route})"
             ) from None
         raise
 
