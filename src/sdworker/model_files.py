@@ -155,6 +155,20 @@ INTERROGATORS: dict[str, tuple[Weights, ...]] = {
             "ViT-L-14.pt",
             "https://openaipublic.azureedge.net/clip/models/ (openai CLIP ViT-L/14)",
         ),
+        # BLIP's tokenizer, which it loads by name (offline: from the Hugging Face cache only).
+        Weights(
+            "bert_cache",
+            "vocab.txt",
+            "https://huggingface.co/bert-base-uncased, in the Hugging Face cache's layout",
+        ),
+        # Without the folder A1111 tries to download the lists, then captions with BLIP alone.
+        Weights(
+            "interrogate_dir",
+            "artists.txt, flavors.txt, mediums.txt, movements.txt",
+            "https://raw.githubusercontent.com/pharmapsychotic/clip-interrogator/main/"
+            "clip_interrogator/data/",
+            glob="*.txt",
+        ),
     ),
     "deepdanbooru": (
         Weights(
@@ -168,11 +182,17 @@ INTERROGATORS: dict[str, tuple[Weights, ...]] = {
 }
 
 
-def clip_folder(flags: dict) -> dict:
-    """openai CLIP's own cache is A1111's default for ViT-L-14.pt."""
-    if flags.get("clip_models_path"):
-        return flags
-    return {**flags, "clip_models_path": str(Path.home() / ".cache" / "clip")}
+def interrogator_folders(flags: dict) -> dict:
+    """Where the interrogators' other files are: openai CLIP's own cache (A1111's default for
+    ViT-L-14.pt), the Hugging Face cache A1111 shares with the worker (HF_HOME), and the
+    category lists in A1111's working directory."""
+    home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+    folders = {
+        "clip_models_path": str(Path.home() / ".cache" / "clip"),
+        "bert_cache": str(home / "hub" / "models--bert-base-uncased"),
+        "interrogate_dir": str(Path(flags.get("data_dir") or ".") / "interrogate"),
+    }
+    return {**folders, **{k: v for k, v in flags.items() if v}}
 
 
 def can_look(flags: dict) -> bool:
