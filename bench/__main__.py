@@ -1,4 +1,5 @@
 """python -m bench [--quick] [--iterations N] [--only KEY...] [--webui-url URL [--steps N]]
+python -m bench --only 6 [--engine-dir DIR] [--iterations N]   (the real A1111's cold start)
 
 Prints each figure against a baseline measured in the same run, a PASS/FAIL against its target
 and a summary line. Exits 0 whatever the verdicts (it is a measurement); 1 when a figure could
@@ -23,6 +24,8 @@ from . import REPO_ROOT, use_worker_sources
 from .figures import Figure, details, summary, table, unjudged
 
 FIGURES = ("1", "2", "3", "4")
+# Figure 6 starts the real A1111 (about 9 GB, minutes): only when asked for with --only 6.
+REAL_FIGURES = ("6",)
 
 
 @dataclass(frozen=True)
@@ -36,10 +39,11 @@ class Counts:
     repeats: int
     real_small_pairs: int
     real_large_pairs: int
+    cold_start_rounds: int
 
 
-FULL = Counts(300, 30, 5, 30, 3, 3, 10, 20, 10)
-QUICK = Counts(30, 4, 1, 3, 1, 2, 3, 3, 2)
+FULL = Counts(300, 30, 5, 30, 3, 3, 10, 20, 10, 3)
+QUICK = Counts(30, 4, 1, 3, 1, 2, 3, 3, 2, 1)
 
 
 def counts(args: argparse.Namespace) -> Counts:
@@ -47,7 +51,7 @@ def counts(args: argparse.Namespace) -> Counts:
     n = args.iterations
     if n is None:
         return base
-    return Counts(n, n, min(base.warmup, n), n, n, base.memory_rounds, n, n, n)
+    return Counts(n, n, min(base.warmup, n), n, n, base.memory_rounds, n, n, n, n)
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -70,9 +74,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--only",
         nargs="+",
-        choices=FIGURES,
+        choices=FIGURES + REAL_FIGURES,
         metavar="KEY",
-        help=f"measure only these figures ({', '.join(FIGURES)})",
+        help=f"measure only these figures ({', '.join(FIGURES)}; 6: a cold start of the real "
+        "A1111 through start.sh, never measured unless asked for)",
+    )
+    parser.add_argument(
+        "--engine-dir",
+        metavar="DIR",
+        help="figure 6: an A1111 engine directory laid out as tests/engine builds it (default: "
+        "that builder's, built if needed)",
     )
     parser.add_argument(
         "--webui-url",
@@ -195,6 +206,17 @@ def real_figures(args: argparse.Namespace, n: Counts) -> list[Figure]:
     return guarded("5", f"overhead vs {url}", measure)
 
 
+def cold_start_figures(args: argparse.Namespace, n: Counts) -> list[Figure]:
+    if "6" not in (args.only or ()):
+        return []
+    from pathlib import Path
+
+    from . import cold_start
+
+    engine = Path(args.engine_dir) if args.engine_dir else None
+    return guarded("6", "cold start", lambda: cold_start.run(n.cold_start_rounds, engine))
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
@@ -202,7 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     n = counts(args)
     started = time.monotonic()
     print(header(argv, args.quick), flush=True)
-    figures = real_figures(args, n) if args.webui_url else standin_figures(args, n)
+    if args.webui_url:
+        figures = real_figures(args, n)
+    else:
+        figures = standin_figures(args, n) + cold_start_figures(args, n)
     if args.quick:
         # A few repetitions on a shared 2-core machine do not give stable medians: figures
         # such as 1b land on either side of their target from run to run.

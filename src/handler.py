@@ -13,11 +13,14 @@ os.environ.setdefault("RUNPOD_LOG_LEVEL", "INFO")
 
 from sdworker.config import ConfigError, Settings
 from sdworker.errors import JobError
+from sdworker.start_gate import GateClosed, wait_for_gate
 
 if TYPE_CHECKING:
     from sdworker.worker import Worker
 
 _worker: Worker | None = None
+# start.sh's own warm-up is bounded by WEBUI_READY_TIMEOUT; this covers its reporting after it.
+GATE_MARGIN = 60.0
 
 
 def new_worker(settings: Settings) -> Worker:
@@ -61,12 +64,20 @@ def main() -> None:
     if settings.bucket_problem:
         log.warning("%s", settings.bucket_problem)
     # Wait before taking jobs, so queued jobs go to ready workers; on a timeout, start
-    # anyway: each job then gets a clear error and asks RunPod for a new worker.
+    # anyway: each job then gets a clear error and asks RunPod for a new worker. Under
+    # start.sh this runs while A1111 loads its checkpoint.
     try:
         _worker.ensure_ready()
         _worker.context.catalog.warm()
     except JobError as exc:
         log.error("%s", exc)
+    if settings.start_gate:
+        log.info("worker prepared; waiting for start.sh's warm-up of A1111")
+        try:
+            wait_for_gate(settings.start_gate, settings.ready_timeout + GATE_MARGIN)
+        except GateClosed as exc:
+            sys.exit(f"worker not started: {exc}")
+    log.info("worker serving: taking jobs")
     runpod.serverless.start({"handler": handler})
 
 

@@ -1,18 +1,25 @@
 #!/usr/bin/env bash
-# Starts A1111 (API only, on 127.0.0.1), warms it up, then execs the RunPod handler.
+# Starts A1111 (API only, on 127.0.0.1) and the RunPod handler side by side, warms A1111 up,
+# then lets the handler take jobs.
 #
 #   1. GPU check (unless REQUIRE_GPU=0 or WEBUI_CPU=1): a clear message and exit 1 without one.
 #   2. Models on a RunPod network volume are linked beside the baked ones.
 #   3. A1111 starts in the background under a small supervisor that records its PID, logs its
 #      output to WEBUI_LOG and to stdout, and reports its exit the moment it happens.
-#   4. Warm-up: one tiny txt2img (64x64, 1 step) loads the checkpoint before the first job,
-#      bounded by WEBUI_READY_TIMEOUT; if A1111 exits or never answers, start.sh stops A1111
-#      and exits 1 with the reason and the end of A1111's log.
-#   5. exec the handler (with the SDK's local API server when SERVE_LOCAL_API=1).
+#   4. The handler starts at once (with the SDK's local API server when SERVE_LOCAL_API=1): it
+#      imports and prepares everything while A1111 loads, then waits for the file named in
+#      WORKER_START_GATE to say `open` before it calls runpod.serverless.start, because RunPod
+#      sends jobs from that moment on.
+#   5. Warm-up: one tiny txt2img (64x64, 1 step) loads the checkpoint before the first job,
+#      bounded by WEBUI_READY_TIMEOUT; then the gate opens. If A1111 exits or never answers, or
+#      the handler exits first, start.sh closes the gate, stops both and exits 1 with the
+#      reason and the end of A1111's log.
+#   6. start.sh stays as the handler's parent: it passes a stop signal on and exits with the
+#      handler's status (stopping A1111 too).
 #
 # If A1111 dies later, the supervisor logs it at once; the handler keeps serving, so every job
 # gets a clear error with refresh_worker (RunPod then replaces the worker). With
-# WEBUI_EXIT_GRACE=N the supervisor also stops the handler N seconds later.
+# WEBUI_EXIT_GRACE=N the supervisor also stops the worker N seconds later.
 # Every path and flag comes from the environment (see README.md), so this script runs
 # on the host as well, e.g. against the project's stand-in A1111 via WEBUI_CMD.
 set -Eeuo pipefail
@@ -65,6 +72,8 @@ NO_TCMALLOC=${NO_TCMALLOC:-0}
 TMP_FILES=()
 CURL_PID=""
 SUPERVISOR_PID=""
+HANDLER_PID=""
+START_GATE=""
 
 if [ -z "${HANDLER:-}" ]; then
     if [ -z "${HANDLER_PYTHON:-}" ]; then
@@ -119,20 +128,49 @@ stop_webui() {
     fi
 }
 
+handler_running() {
+    [ -n "$HANDLER_PID" ] && [[ " $(jobs -rp | tr '\n' ' ') " == *" $HANDLER_PID "* ]]
+}
+
+# Tell a waiting handler it will not take jobs, then stop it (TERM, then KILL after 5 s).
+stop_handler() {
+    if [ -n "$START_GATE" ] && [ ! -s "$START_GATE" ]; then
+        printf 'closed: %s\n' "${1:-start-up failed}" >"$START_GATE"
+    fi
+    handler_running || return 0
+    kill -TERM "$HANDLER_PID" 2>/dev/null || true
+    local i
+    for i in $(seq 1 50); do
+        handler_running || return 0
+        [ "$i" -lt 50 ] || kill -KILL "$HANDLER_PID" 2>/dev/null || true
+        sleep 0.1
+    done
+}
+
 fail() {
     err "$*"
     tail_webui_log 40
+    stop_handler "$*"
     stop_webui
     rm -f "${TMP_FILES[@]}"
     exit 1
 }
 
+# shellcheck disable=SC2329  # invoked by `trap`
 on_signal() {
-    err "received a stop signal during start-up; stopping A1111"
+    err "received a stop signal during start-up; stopping A1111 and the handler"
     if [ -n "${CURL_PID:-}" ]; then kill -TERM "$CURL_PID" 2>/dev/null || true; fi
+    stop_handler "stopped during start-up"
     stop_webui
     rm -f "${TMP_FILES[@]}"
     exit 143
+}
+
+# After the gate opened: a stop signal goes to the handler, which finishes as the SDK does.
+# shellcheck disable=SC2329  # invoked by `trap`
+pass_signal() {
+    log "received a stop signal; passing it to the handler (pid $HANDLER_PID)"
+    kill -TERM "$HANDLER_PID" 2>/dev/null || true
 }
 
 # sleep that a trapped signal interrupts at once (bash runs traps only between commands)
@@ -300,7 +338,7 @@ supervise() {
         grace_ms=$(to_ms "$WEBUI_EXIT_GRACE") || grace_ms=0
         sleep "$(ms_to_s "$grace_ms")"
         err "stopping the worker (WEBUI_EXIT_GRACE=$WEBUI_EXIT_GRACE)"
-        # After exec, $$ is the handler.
+        # start.sh passes it to the handler.
         kill -TERM "$$" 2>/dev/null || true
         local i
         for i in $(seq 1 100); do
@@ -352,6 +390,12 @@ warm_up() {
     while :; do
         if webui_exited; then
             fail "A1111 exited with status $(cat "$WEBUI_EXIT_FILE") before it was ready"
+        fi
+        if ! handler_running; then
+            local handler_status=0
+            wait "$HANDLER_PID" || handler_status=$?
+            fail "the handler exited with status $handler_status before A1111 was warmed up" \
+                "(its own message is above)"
         fi
         now=$(now_ms)
         remaining=$((deadline - now))
@@ -430,15 +474,34 @@ done
 [ -s "$WEBUI_PID_FILE" ] || fail "A1111 did not start (no PID in $WEBUI_PID_FILE)"
 log "A1111 pid $(webui_pid) (pid file: $WEBUI_PID_FILE)"
 
-warm_up
-
 handler_cmd=()
 read -r -a handler_cmd <<<"$HANDLER"
 if [ "$SERVE_LOCAL_API" = "1" ]; then
     handler_cmd+=(--rp_serve_api --rp_api_host "$RP_API_HOST" --rp_api_port "$RP_API_PORT")
 fi
+START_GATE=$(mktemp)
+TMP_FILES+=("$START_GATE")
 export WEBUI_URL WEBUI_READY_TIMEOUT WEBUI_PID_FILE WEBUI_EXIT_FILE WEBUI_LOG
-trap - INT TERM
+export WORKER_START_GATE=$START_GATE
+log "starting the handler, which takes jobs once A1111 is warmed up: ${handler_cmd[*]}"
+"${handler_cmd[@]}" "$@" &
+HANDLER_PID=$!
+
+warm_up
+
 echo started >"$HANDLER_STARTED_FILE"
-log "starting the handler: ${handler_cmd[*]}"
-exec "${handler_cmd[@]}" "$@"
+echo open >"$START_GATE"
+log "start gate open: the handler (pid $HANDLER_PID) takes jobs"
+trap pass_signal INT TERM
+handler_status=0
+while :; do
+    wait "$HANDLER_PID" || handler_status=$?
+    # A trapped signal ends `wait` early; the handler may still be finishing.
+    handler_running || break
+    handler_status=0
+done
+log "the handler exited with status $handler_status; stopping A1111"
+trap - INT TERM
+stop_webui
+rm -f "${TMP_FILES[@]}"
+exit "$handler_status"

@@ -40,7 +40,7 @@ BAD = {
     "BUCKET_ENDPOINT_URL": "s3.example.com",
     "BUCKET_URL_EXPIRY": "week",
 }
-FREE_TEXT = {"BUCKET_ACCESS_KEY_ID", "BUCKET_SECRET_ACCESS_KEY", "BUCKET_NAME"}
+FREE_TEXT = {"BUCKET_ACCESS_KEY_ID", "BUCKET_SECRET_ACCESS_KEY", "BUCKET_NAME", "WORKER_START_GATE"}
 
 
 def env_with(**variables: str) -> dict[str, str]:

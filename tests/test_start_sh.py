@@ -1,10 +1,14 @@
 """src/start.sh on the host, against the stand-in A1111 (its launch command made configurable).
 
 Each test starts start.sh in its own process group (killed afterwards, with everything it
-started) with small timeouts: the warm-up request happens before the handler takes a job; an
-A1111 that never becomes ready, or exits, ends start-up in a bounded, clear failure; an A1111
-killed mid-run is noticed at once and the next job fails fast with refresh_worker; the GPU check;
-the default A1111 command line, network-volume links and tcmalloc.
+started) with small timeouts: the handler is prepared while A1111 loads and takes jobs only after
+the warm-up; an A1111 that never becomes ready, or exits, or a handler that cannot start, ends
+start-up in a bounded, clear failure; stop signals reach both; an A1111 killed mid-run is noticed
+at once and the next job fails fast with refresh_worker; the GPU check; the default A1111 command
+line, network-volume links and tcmalloc.
+
+A test's own HANDLER command is started alongside A1111 as the real one is: `gated()` makes it
+wait for start.sh's go-ahead (WORKER_START_GATE) as src/handler.py does.
 """
 
 from __future__ import annotations
@@ -40,6 +44,20 @@ def standin_cmd(port: int, *args: str) -> str:
     return shlex.join(
         [PY, "-m", "tests.a1111_standin", "--host", "127.0.0.1", "--port", str(port), *args]
     )
+
+
+def gated(tmp_path: Path, command: str) -> str:
+    """A HANDLER that runs `command` once the start gate opens, and exits 1 if it closes."""
+    script = tmp_path / f"gated-{len(list(tmp_path.glob('gated-*')))}.sh"
+    script.write_text(
+        "#!/usr/bin/env bash\n"
+        'while [ ! -s "$WORKER_START_GATE" ]; do sleep 0.01; done\n'
+        'read -r word < "$WORKER_START_GATE"\n'
+        '[ "$word" = open ] || exit 1\n'
+        f'exec {command} "$@"\n'
+    )
+    script.chmod(0o755)
+    return str(script)
 
 
 class Run:
@@ -179,23 +197,27 @@ def txt2img_job(**extra) -> dict:
 def test_warm_up_happens_before_the_handler_takes_a_job(start_sh, standin_port):
     run = start_sh(
         WEBUI_URL=f"http://127.0.0.1:{standin_port}",
-        WEBUI_CMD=standin_cmd(standin_port, "--model-load-seconds", "1.5"),
+        # Longer than the handler's own preparation (importing runpod alone takes ~2 s).
+        WEBUI_CMD=standin_cmd(standin_port, "--model-load-seconds", "6"),
         SERVE_LOCAL_API=1,
     )
     api = run.wait_handler_api()
     handler_up = time.time()
     before = stats(standin_port)
-    # Exactly one generation so far: the warm-up, a 64x64 one-step txt2img, sent first...
+    # Exactly one generation so far: the warm-up, a 64x64 one-step txt2img...
     assert before["counts"].get("POST /sdapi/v1/txt2img") == 1
-    first = before["requests"][0]
-    assert (first["method"], first["path"]) == ("POST", "/sdapi/v1/txt2img")
-    warm_up = before["payloads"][0]["body"]
+    posts = [r for r in before["requests"] if r["method"] == "POST"]
+    assert [r["path"] for r in posts] == ["/sdapi/v1/txt2img"]
+    warm_up = next(p["body"] for p in before["payloads"] if p["path"] == "/sdapi/v1/txt2img")
     assert (warm_up["width"], warm_up["height"], warm_up["steps"]) == (64, 64, 1)
     assert warm_up["send_images"] is False
-    # ...and the handler came up only once it had returned (the model took 1.5 s to load).
-    assert handler_up - first["t"] >= 1.0
+    # ...and the handler took jobs only once it had returned (the model took 6 s to load),
+    # having prepared itself meanwhile: it started before the warm-up and was waiting.
+    assert handler_up - posts[0]["t"] >= 5.0
     out = run.output
-    assert out.index("is ready and warmed up") < out.index("starting the handler")
+    assert out.index("starting the handler") < out.index("is ready and warmed up")
+    assert out.index("worker prepared; waiting") < out.index("is ready and warmed up")
+    assert out.index("is ready and warmed up") < out.index("worker serving")
 
     result = requests.post(api + "/runsync", json=txt2img_job(), timeout=30).json()
     assert result["status"] == "COMPLETED", result
@@ -208,16 +230,19 @@ def test_warm_up_happens_before_the_handler_takes_a_job(start_sh, standin_port):
     assert "listening on" in log and "listening on" in out
 
 
-def test_warm_up_can_be_reduced_to_a_readiness_wait(start_sh, standin_port):
+def test_warm_up_can_be_reduced_to_a_readiness_wait(start_sh, standin_port, tmp_path):
     run = start_sh(
         WEBUI_URL=f"http://127.0.0.1:{standin_port}",
         WEBUI_CMD=standin_cmd(standin_port),
         WEBUI_WARMUP=0,
-        HANDLER=f"{PY} -c print('handler-ran')",
+        HANDLER=gated(tmp_path, f"{PY} -c \"print('handler-ran')\""),
     )
     assert run.wait_exit(20) == 0, run.output
     assert "handler-ran" in run.output
-    assert "POST /sdapi/v1/txt2img" not in json.dumps(stats(standin_port)["counts"])
+    # The stand-in logs each request it answers (start.sh stopped it when the handler exited).
+    webui_log = Path(run.env["WEBUI_LOG"]).read_text()
+    assert "GET /sdapi/v1/progress 200" in webui_log
+    assert "POST /sdapi/v1/txt2img" not in webui_log
 
 
 # ----------------------------------------------------------------------------- start-up failures
@@ -240,7 +265,7 @@ def test_a1111_that_never_becomes_ready_fails_bounded_and_clearly(
         WEBUI_URL=f"http://127.0.0.1:{standin_port}",
         WEBUI_CMD=standin_cmd(standin_port, *fault),
         WEBUI_READY_TIMEOUT=3,
-        HANDLER=f"touch {marker}",
+        HANDLER=gated(tmp_path, f"touch {marker}"),
     )
     assert run.wait_exit(12) == 1
     elapsed = time.monotonic() - run.started
@@ -248,7 +273,7 @@ def test_a1111_that_never_becomes_ready_fails_bounded_and_clearly(
     out = run.output
     assert "A1111 was not ready after 3s (WEBUI_READY_TIMEOUT)" in out
     assert f"last attempt: {last_attempt}" in out
-    assert not marker.exists(), "the handler must not start"
+    assert not marker.exists(), "the handler must not take jobs"
     # start.sh stopped A1111 on its way out.
     pid = run.webui_pid()
     deadline = time.monotonic() + 5
@@ -263,7 +288,7 @@ def test_a1111_exiting_during_start_up_fails_fast_with_its_log(start_sh, tmp_pat
         WEBUI_URL=f"http://127.0.0.1:{free_port()}",
         WEBUI_CMD=f"{PY} -c \"print('RuntimeError: cannot load it'); raise SystemExit(3)\"",
         WEBUI_READY_TIMEOUT=60,
-        HANDLER=f"touch {marker}",
+        HANDLER=gated(tmp_path, f"touch {marker}"),
     )
     assert run.wait_exit(10) == 1
     assert time.monotonic() - run.started < 8
@@ -271,6 +296,77 @@ def test_a1111_exiting_during_start_up_fails_fast_with_its_log(start_sh, tmp_pat
     assert "A1111 exited with status 3 before it was ready" in out
     assert "| RuntimeError: cannot load it" in out  # the end of A1111's log
     assert not marker.exists()
+
+
+def test_a_handler_that_cannot_start_ends_start_up_at_once(start_sh, standin_port):
+    # The handler is prepared while A1111 loads: its own mistake is reported without waiting
+    # for the checkpoint (here it would take 30 s to load).
+    run = start_sh(
+        WEBUI_URL=f"http://127.0.0.1:{standin_port}",
+        WEBUI_CMD=standin_cmd(standin_port, "--model-load-seconds", "30"),
+        JOB_TIMEOUT="soon",
+    )
+    assert run.wait_exit(15) == 1
+    assert time.monotonic() - run.started < 12
+    out = run.output
+    assert "worker not started: JOB_TIMEOUT=soon: allowed: a number of seconds above 0" in out
+    assert "the handler exited with status 1 before A1111 was warmed up" in out
+    pid = run.webui_pid()
+    deadline = time.monotonic() + 5
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(pid)
+
+
+def test_a_stop_signal_during_start_up_stops_a1111_and_the_waiting_handler(start_sh, standin_port):
+    run = start_sh(
+        WEBUI_URL=f"http://127.0.0.1:{standin_port}",
+        WEBUI_CMD=standin_cmd(standin_port, "--model-load-seconds", "30"),
+    )
+    run.wait_for("worker prepared; waiting", timeout=HANDLER_UP_TIMEOUT)
+    handler_pids = [p for p in children(run.proc.pid) if "handler.py" in cmdline(p)]
+    assert len(handler_pids) == 1
+    run.proc.send_signal(signal.SIGTERM)
+    assert run.wait_exit(10) == 143
+    assert "received a stop signal during start-up" in run.output
+    for pid in (run.webui_pid(), handler_pids[0]):
+        deadline = time.monotonic() + 5
+        while alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(pid), pid
+
+
+def test_a_stop_signal_while_serving_reaches_the_handler_and_a1111_stops_too(
+    start_sh, standin_port
+):
+    run = start_sh(
+        WEBUI_URL=f"http://127.0.0.1:{standin_port}",
+        WEBUI_CMD=standin_cmd(standin_port),
+        SERVE_LOCAL_API=1,
+    )
+    run.wait_handler_api()
+    webui = run.webui_pid()
+    run.proc.send_signal(signal.SIGTERM)
+    status = run.wait_exit(15)
+    out = run.output
+    assert "passing it to the handler" in out
+    assert f"the handler exited with status {status}; stopping A1111" in out
+    deadline = time.monotonic() + 5
+    while alive(webui) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(webui)
+
+
+def children(pid: int) -> list[int]:
+    found = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], capture_output=True, text=True)
+    return [int(p) for p in found.stdout.split()]
+
+
+def cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
 
 
 def test_a_bad_warm_up_request_is_not_retried_for_ever(start_sh, standin_port):
@@ -360,7 +456,7 @@ def test_after_a1111_dies_jobs_carry_refresh_worker(start_sh, standin_port, tmp_
     run = start_sh(
         WEBUI_URL=f"http://127.0.0.1:{standin_port}",
         WEBUI_CMD=standin_cmd(standin_port),
-        HANDLER=f"{PY} {driver}",
+        HANDLER=gated(tmp_path, f"{PY} {driver}"),
         DRIVER_PORT=port,
         REPO_ROOT=ROOT,
     )
@@ -381,18 +477,19 @@ def test_after_a1111_dies_jobs_carry_refresh_worker(start_sh, standin_port, tmp_
     assert "A1111" in failed["error"]
 
 
-def test_exit_grace_stops_the_worker_after_a1111_dies(start_sh, standin_port):
+def test_exit_grace_stops_the_worker_after_a1111_dies(start_sh, standin_port, tmp_path):
     run = start_sh(
         WEBUI_URL=f"http://127.0.0.1:{standin_port}",
         WEBUI_CMD=standin_cmd(standin_port),
         WEBUI_EXIT_GRACE=0.5,
-        HANDLER="sleep 60",
+        HANDLER=gated(tmp_path, "sleep 60"),
     )
-    run.wait_for("starting the handler")
+    run.wait_for("start gate open")
     time.sleep(0.2)
     os.kill(run.webui_pid(), signal.SIGKILL)
     killed = time.monotonic()
-    assert run.wait_exit(5) == -signal.SIGTERM
+    # start.sh passes the TERM to the handler and exits with its status.
+    assert run.wait_exit(5) == 128 + signal.SIGTERM
     assert 0.4 <= time.monotonic() - killed < 3
     assert "stopping the worker (WEBUI_EXIT_GRACE=0.5)" in run.output
 
@@ -428,7 +525,7 @@ def test_a_visible_gpu_passes_the_check(start_sh, tmp_path, standin_port):
         PATH=fake_nvidia_smi(tmp_path, "GPU 0: NVIDIA GeForce RTX 4090 (UUID: GPU-x)", 0),
         WEBUI_URL=f"http://127.0.0.1:{standin_port}",
         WEBUI_CMD=standin_cmd(standin_port),
-        HANDLER="true",
+        HANDLER=gated(tmp_path, "true"),
     )
     assert run.wait_exit(20) == 0, run.output
     assert "GPU: GPU 0: NVIDIA GeForce RTX 4090" in run.output
@@ -444,7 +541,7 @@ def test_cpu_mode_skips_the_gpu_check(start_sh, tmp_path, standin_port):
         PATH=fake_nvidia_smi(tmp_path, "No devices were found", 6),
         WEBUI_URL=f"http://127.0.0.1:{standin_port}",
         WEBUI_CMD=standin_cmd(standin_port),
-        HANDLER="true",
+        HANDLER=gated(tmp_path, "true"),
     )
     assert run.wait_exit(20) == 0, run.output
     assert "GPU check skipped" in run.output
@@ -494,7 +591,7 @@ def test_default_a1111_command_line(start_sh, fake_webui, tmp_path, standin_port
         RECORD_FILE=record,
         NO_TCMALLOC=0,
         TCMALLOC=shared_library(),
-        HANDLER=f"{PY} {handler}",
+        HANDLER=gated(tmp_path, f"{PY} {handler}"),
         SERVE_LOCAL_API=1,
     )
     assert run.wait_exit(20) == 0, run.output
@@ -542,7 +639,7 @@ def test_cpu_mode_command_line_and_no_tcmalloc_when_missing(
         RECORD_FILE=record,
         NO_TCMALLOC=0,
         TCMALLOC=tmp_path / "missing-libtcmalloc.so.4",
-        HANDLER="true",
+        HANDLER=gated(tmp_path, "true"),
     )
     assert run.wait_exit(20) == 0, run.output
     launched = json.loads(record.read_text())
@@ -565,7 +662,7 @@ def test_network_volume_models_are_linked_beside_the_baked_ones(
         WEBUI_URL=f"http://127.0.0.1:{standin_port}",
         RECORD_FILE=tmp_path / "launch.json",
         MODELS_VOLUME_DIR=volume,
-        HANDLER="true",
+        HANDLER=gated(tmp_path, "true"),
     )
     assert run.wait_exit(20) == 0, run.output
     expected = {

@@ -96,6 +96,7 @@ VARIABLES: dict[str, Var] = {
         _one_of(RUNPOD_LOG_LEVELS),
         ", ".join(RUNPOD_LOG_LEVELS) + " (the runpod SDK's levels)",
     ),
+    "WORKER_START_GATE": Var("start_gate", str, "a file path (start.sh sets it)"),
     "BUCKET_ENDPOINT_URL": Var(None, _url, "an http:// or https:// URL of an S3-compatible API"),
     "BUCKET_ACCESS_KEY_ID": Var(None, str, "any text"),
     "BUCKET_SECRET_ACCESS_KEY": Var(None, str, "any text"),
@@ -187,6 +188,8 @@ class Settings:
     bucket: Bucket | None = None
     # Set when some BUCKET_ variables are given but not all: uploads are refused with it.
     bucket_problem: str | None = None
+    # start.sh's go-ahead file: jobs are taken only once it says `open` (sdworker.start_gate).
+    start_gate: str | None = None
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

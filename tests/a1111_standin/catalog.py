@@ -366,7 +366,21 @@ def cmd_flags(port: int, server_name: str, ckpt_title: str) -> dict:
         "lyco_dir_backcompat": f"{models}/LyCORIS",
         "scunet_models_path": f"{models}/ScuNET",
         "swinir_models_path": f"{models}/SwinIR",
+        **EXTENSION_FLAGS,
     }
+
+
+# The preload flags of the two extensions the image has (ControlNet, ADetailer), after A1111's
+# own; start.sh passes --ad-no-huggingface. (The recordings were made without the extensions.)
+EXTENSION_FLAGS = {
+    "controlnet_dir": None,
+    "controlnet_annotator_models_path": None,
+    "no_half_controlnet": None,
+    "controlnet_preprocessor_cache_size": 16,
+    "controlnet_loglevel": "INFO",
+    "controlnet_tracemalloc": None,
+    "ad_no_huggingface": True,
+}
 
 
 def memory() -> dict:

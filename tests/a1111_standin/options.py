@@ -43,6 +43,11 @@ RESTRICTED_OPTS = frozenset(
     }
 )
 
+# Options a script registers when A1111 loads its scripts, after `shared.opts` was made from
+# the options known then: they are not in `shared.opts.data`, which is what GET lists, until
+# set (seen on the real engine with the two extensions installed, from a fresh config).
+SCRIPT_OPTIONS = frozenset({"enable_prompt_comments"})
+
 _MISSING = object()
 
 
@@ -130,6 +135,8 @@ class OptionStore:
         with self.lock:
             out = {}
             for name, _typ, default in OPTIONS:
+                if name in SCRIPT_OPTIONS and name not in self._data:
+                    continue
                 if name in self._data:
                     out[name] = _response_value(name, self._data[name])
                 else:

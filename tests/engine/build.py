@@ -116,8 +116,7 @@ EXTENSIONS = (
         "extensions/adetailer",
     ),
 )
-# The one conflict `pip check` reports once the extensions are in
-# (docker/requirements-extensions.txt).
+# The one conflict `pip check` reports with the extensions in (docker/requirements-extensions.txt).
 KNOWN_CONFLICT = "open-clip-torch 2.20.0 has requirement protobuf<4"
 # Scripts that add random weights to a built engine, run with its venv's Python as
 # `MAKER --webui WEBUI --hf-home HF_HOME`: each runs again when its file changes, without a rebuild.

@@ -31,8 +31,12 @@ START_TIMEOUT = 300.0
 class RealWorker:
     """start.sh + the real A1111 + the worker's local API server, in one process group."""
 
-    def __init__(self, engine: Path, run_dir: Path, **env: str):
+    def __init__(
+        self, engine: Path, run_dir: Path, start_sh: Path | None = None, **env: str
+    ) -> None:
         self.engine = engine
+        # Another revision's start.sh (the benchmarks' baseline); it runs its own handler.
+        self.start_sh = start_sh or REPO_ROOT / "src" / "start.sh"
         self.run_dir = run_dir
         self.webui_port = free_port()
         self.api_port = free_port()
@@ -70,18 +74,22 @@ class RealWorker:
         }
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
+        self.launch()
+        self._wait_serving(timeout)
+
+    def launch(self) -> None:
+        """Starts start.sh and returns at once."""
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.launched_at = time.monotonic()
         with self.log_path.open("w") as log:  # a file: a full pipe would block the worker
             self.proc = subprocess.Popen(
-                ["bash", str(REPO_ROOT / "src" / "start.sh")],
+                ["bash", str(self.start_sh)],
                 cwd=REPO_ROOT,
                 env=self.environment(),
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
-        self._wait_serving(timeout)
 
     def _wait_serving(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

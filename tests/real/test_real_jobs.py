@@ -31,12 +31,16 @@ def failed(answer: dict) -> str:
     return answer["error"]
 
 
-def test_the_model_is_loaded_and_warm_before_the_handler_starts(real):
+def test_the_model_is_loaded_and_warm_before_the_handler_takes_jobs(real):
     log = real.log_path.read_text()
-    handler_at = log.index("start.sh: starting the handler")
-    assert log.index("Model loaded in") < handler_at
-    assert log.index('"POST /sdapi/v1/txt2img HTTP/1.1" 200') < handler_at
-    assert log.index("A1111 is ready and warmed up") < handler_at
+    # The handler was started with A1111 and prepared itself while the checkpoint loaded...
+    assert log.index("start.sh: starting the handler") < log.index("Model loaded in")
+    assert log.index("worker prepared; waiting") < log.index("A1111 is ready and warmed up")
+    # ...and called runpod.serverless.start only after the warm-up.
+    serving_at = log.index("Starting Serverless Worker")
+    assert log.index("Model loaded in") < serving_at
+    assert log.index('"POST /sdapi/v1/txt2img HTTP/1.1" 200') < serving_at
+    assert log.index("A1111 is ready and warmed up") < serving_at
 
 
 def test_a1111_listens_on_loopback_only(real):
@@ -188,8 +192,8 @@ def test_a1111s_own_errors_are_clear_and_not_a_restart(real):
     error = failed(real.runsync({**SMALL, "script_name": "no such script"}))
     assert re.search(r"A1111 failed on /sdapi/v1/txt2img \(4\d\d \w+\): .*[Ss]cript", error), error
     assert "refresh_worker" not in error
-    error = failed(real.runsync({**SMALL, "alwayson_scripts": {"controlnet": {"args": []}}}))
-    assert "controlnet" in error.lower()
+    error = failed(real.runsync({**SMALL, "alwayson_scripts": {"no such script": {"args": []}}}))
+    assert "Script 'no such script' not found" in error, error
     # The worker carries on.
     assert completed(real.runsync(SMALL))["images"]
 
