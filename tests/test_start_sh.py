@@ -705,7 +705,7 @@ def test_network_volume_upscalers_restorers_and_detectors_are_linked_where_a1111
         WEBUI_URL=f"http://127.0.0.1:{standin_port}",
         RECORD_FILE=tmp_path / "launch.json",
         MODELS_VOLUME_DIR=volume,
-        HANDLER="true",
+        HANDLER=gated(tmp_path, "true"),
     )
     assert run.wait_exit(20) == 0, run.output
     for link, folder in {

@@ -15,6 +15,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import hf_home
+
 _RELEASES = "https://github.com"
 
 
@@ -186,7 +188,7 @@ def interrogator_folders(flags: dict) -> dict:
     """Where the interrogators' other files are: openai CLIP's own cache (A1111's default for
     ViT-L-14.pt), the Hugging Face cache A1111 shares with the worker (HF_HOME), and the
     category lists in A1111's working directory."""
-    home = Path(os.environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+    home = Path(hf_home())
     folders = {
         "clip_models_path": str(Path.home() / ".cache" / "clip"),
         "bert_cache": str(home / "hub" / "models--bert-base-uncased"),
