@@ -9,6 +9,7 @@
 #                 repositories it would clone on first start, the CLIP tokenizer files, and
 #                 the ControlNet and ADetailer extensions with their requirements
 #   models        the files of models/<MODEL_NAME>/manifest.json, downloaded and sha256-verified
+#   controlnet-annotators  ControlNet's annotator weights (docker/controlnet-annotators.json)
 #   tools         the same for models/_tools/manifest.json: upscalers, face restoration, ADetailer's
 #                 detectors (and the interrogators with BAKE_INTERROGATORS=1), for every model
 #   handler-deps  the handler's requirements in their own venv (A1111 pins old pydantic/Pillow)
@@ -213,6 +214,24 @@ RUN --mount=type=bind,source=docker/fetch_models.py,target=/opt/build/fetch_mode
         --dest /out
 
 # ------------------------------------------------------------------------------------------------
+# ControlNet's annotator weights (openpose, depth_midas, hed, pidinet, lineart, mlsd), which the
+# extension would download on first use and, offline, silently go without:
+# docker/controlnet-annotators.json, every file sha256-verified. BAKE_ANNOTATORS=0 leaves them
+# out (the worker then refuses those preprocessors, naming the files).
+FROM ${PYTHON_IMAGE} AS controlnet-annotators
+
+ARG BAKE_ANNOTATORS=1
+RUN --mount=type=bind,source=docker/fetch_models.py,target=/opt/build/fetch_models.py \
+    --mount=type=bind,source=docker/fetch_annotators.py,target=/opt/build/fetch_annotators.py \
+    --mount=type=bind,source=docker/controlnet-annotators.json,target=/opt/build/annotators.json \
+    --mount=type=cache,target=/cache/models \
+    mkdir -p /out && \
+    if [ "${BAKE_ANNOTATORS}" = "1" ]; then \
+        python /opt/build/fetch_annotators.py fetch --manifest /opt/build/annotators.json \
+            --dest /out --cache-dir /cache/models; \
+    fi
+
+# ------------------------------------------------------------------------------------------------
 # The weights A1111 and ADetailer would download on first use (an offline worker cannot):
 # models/_tools/manifest.json, verified the same way. The same for every model, so built once.
 FROM ${PYTHON_IMAGE} AS tools
@@ -250,6 +269,8 @@ FROM base AS runtime
 COPY --from=webui /opt/venv /opt/venv
 COPY --from=webui /opt/hf-home /opt/hf-home
 COPY --from=webui /stable-diffusion-webui /stable-diffusion-webui
+COPY --from=controlnet-annotators /out/ \
+    /stable-diffusion-webui/extensions/sd-webui-controlnet/annotator/downloads/
 COPY --from=models /out/ /stable-diffusion-webui/
 COPY --from=tools /out/ /stable-diffusion-webui/
 COPY --from=tools /clip/ /root/.cache/

@@ -1,5 +1,12 @@
-"""Figure 6: a cold start through src/start.sh with the real A1111 (tests/engine), against the
-start.sh of BASELINE (the worker before its handler was prepared alongside A1111), in one run.
+"""Figure 6: a cold start through src/start.sh with the real A1111 (tests/engine), before and
+after this tree's start-up changes, in one run on the same engine.
+
+- before: BASELINE's src/ (start.sh, and the handler it starts after the warm-up) with A1111's
+  bytecode not compiled, as the image started before it compiled A1111 at build time;
+- after: this tree's src/ (the handler prepared while A1111 loads) with the bytecode compiled.
+
+Each change is also measured alone, against "after" (figure 6c): the old start.sh on compiled
+bytecode, the bytecode removed, and ADetailer's Hub lookup (--ad-no-huggingface) left in.
 
 Each cold start launches start.sh as the container does (tests.engine.launch.RealWorker: the
 engine's venv, the SDK's local API server) and times, from the launch, one clock:
@@ -11,9 +18,10 @@ engine's venv, the SDK's local API server) and times, from the launch, one clock
 - local API answers: the SDK's local server answering (polled every 20 ms);
 - first job answered: a /runsync job sent the moment the local API answers.
 
-The same job is then sent again (steady), so the first job / steady job ratio says whether the
+Then steady jobs of the same size follow, so the first job / steady job ratio says whether the
 warm-up left anything for the first job to do; at the warm-up's size and at 512x512, each from its
-own cold start. Figure 6c measures A1111's own start-up with and without each candidate option.
+own cold start. Every job has a prompt of its own: A1111 keeps the last prompt's conditioning, and
+a repeated prompt would make the steady jobs look faster than a user's.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from .figures import Figure, verdict
 BASELINE = "0554ae3"
 SMALL = {"width": 64, "height": 64, "steps": 1}
 LARGE = {"width": 512, "height": 512, "steps": 2}
+STEADY_JOBS = {64: 3, 512: 1}
 MARKERS = {
     "model loaded": re.compile(r"Model loaded in "),
     "warm-up done": re.compile(r"is ready and warmed up"),
@@ -57,19 +66,42 @@ FIRST_TARGET = 1.15
 START_TIMEOUT = 300.0
 
 
+@dataclass(frozen=True)
+class Variant:
+    """How one cold start is made: which src/, and whether A1111's bytecode is compiled."""
+
+    name: str
+    baseline_src: bool = False
+    compiled: bool = True
+    # One line of start.sh replaced (in a copy of src/).
+    patch: tuple[str, str] | None = None
+
+
+BEFORE = Variant(f"before ({BASELINE}, bytecode not compiled)", baseline_src=True, compiled=False)
+AFTER = Variant("after (this tree, bytecode compiled)")
+ALONE = (
+    Variant(f"{BASELINE}'s start.sh only (bytecode compiled)", baseline_src=True),
+    Variant("bytecode not compiled only (this start.sh)", compiled=False),
+    Variant(
+        "without --ad-no-huggingface (HF_HUB_OFFLINE=1 still set)",
+        patch=("WEBUI_LAUNCH+=(--ad-no-huggingface)", ":"),
+    ),
+)
+
+
 @dataclass
 class ColdStart:
-    """One cold start: each phase's time since the launch, and the two jobs' durations."""
+    """One cold start: each phase's time since the launch, and the jobs' durations."""
 
-    label: str
-    size: str
+    variant: Variant
+    size: int
     at: dict[str, float] = field(default_factory=dict)
     first_job: float = float("nan")
-    steady_job: float = float("nan")
+    steady_jobs: list[float] = field(default_factory=list)
 
     @property
     def first_ratio(self) -> float:
-        return self.first_job / self.steady_job
+        return self.first_job / statistics.median(self.steady_jobs)
 
 
 class Watcher:
@@ -97,7 +129,7 @@ class Watcher:
         for thread in self._threads:
             thread.join(timeout=5)
 
-    def _mark(self, phase: str) -> None:
+    def mark(self, phase: str) -> None:
         self.at.setdefault(phase, time.monotonic() - self.worker.launched_at)
 
     def _read_log(self) -> None:
@@ -107,13 +139,13 @@ class Watcher:
                 seen = self.worker.log_path.read_text(errors="replace")
             for phase, pattern in MARKERS.items():
                 if phase not in self.at and pattern.search(seen):
-                    self._mark(phase)
+                    self.mark(phase)
             time.sleep(0.005)
 
     def _poll(self, phase: str, answered) -> None:
         while not self._stop.is_set() and phase not in self.at:
             if answered():
-                self._mark(phase)
+                self.mark(phase)
                 return
             time.sleep(0.02)
 
@@ -140,8 +172,17 @@ def _answers(url: str) -> bool:
         return False
 
 
+_prompts = iter(range(1_000_000))
+
+
 def job_input(size: dict) -> dict:
-    return {"prompt": "a lighthouse at dusk", "seed": 1, "sampler_name": "Euler", **size}
+    n = next(_prompts)
+    return {
+        "prompt": f"a lighthouse at dusk, study {n}",
+        "seed": n,
+        "sampler_name": "Euler",
+        **size,
+    }
 
 
 def timed_job(worker, size: dict) -> float:
@@ -152,70 +193,46 @@ def timed_job(worker, size: dict) -> float:
     return time.monotonic() - started
 
 
-def cold_start(engine: Path, run_dir: Path, label: str, start_sh: Path, size: dict, **env):
+def cold_start(engine: Path, run_dir: Path, variant: Variant, start_sh: Path, size: dict):
     from tests.engine.launch import RealWorker
 
-    worker = RealWorker(engine, run_dir, start_sh=start_sh, **env)
-    run = ColdStart(label, f"{size['width']}x{size['height']}")
+    if variant.compiled:
+        compile_bytecode(engine)
+    else:
+        remove_bytecode(engine)
+    worker = RealWorker(engine, run_dir, start_sh=start_sh)
+    run = ColdStart(variant, size["width"])
     try:
         with Watcher(worker) as watcher:
             worker.launch()
             watcher.wait_for("local API answers", START_TIMEOUT)
             run.first_job = timed_job(worker, size)
-            watcher._mark("first job answered")
+            watcher.mark("first job answered")
             watcher.wait_for("handler serving", 10)
             run.at = dict(watcher.at)
-        run.steady_job = timed_job(worker, size)
+        run.steady_jobs = [timed_job(worker, size) for _ in range(STEADY_JOBS[size["width"]])]
     finally:
         worker.stop()
     return run
 
 
 @contextlib.contextmanager
-def baseline_start_sh() -> Iterator[Path]:
-    """BASELINE's src/ (start.sh and the handler it runs), unpacked from git."""
-    with tempfile.TemporaryDirectory(prefix="bench-baseline-") as tmp:
-        archive = subprocess.run(
-            ["git", "archive", BASELINE, "src"], cwd=REPO_ROOT, capture_output=True, check=True
-        ).stdout
-        subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
-        yield Path(tmp) / "src" / "start.sh"
-
-
-# --------------------------------------------------------------------------- A1111's options
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A change to A1111's start-up, measured against the start as start.sh does it."""
-
-    name: str
-    # start.sh with one line changed (in a copy of src/), or the compiled bytecode removed.
-    patch: tuple[str, str] | None = None
-    remove_bytecode: bool = False
-
-
-AS_IS = Candidate("as start.sh starts it")
-CANDIDATES = (
-    AS_IS,
-    Candidate("A1111's bytecode not compiled (as the image was)", remove_bytecode=True),
-    Candidate(
-        "without --ad-no-huggingface (HF_HUB_OFFLINE=1 still set)",
-        patch=("WEBUI_LAUNCH+=(--ad-no-huggingface)", ":"),
-    ),
-)
-
-
-@contextlib.contextmanager
-def candidate_start_sh(candidate: Candidate) -> Iterator[Path]:
-    with tempfile.TemporaryDirectory(prefix="bench-candidate-") as tmp:
+def sources(variant: Variant) -> Iterator[Path]:
+    """A copy of the variant's src/ (BASELINE's from git, or this tree's), patched; its start.sh."""
+    with tempfile.TemporaryDirectory(prefix="bench-src-") as tmp:
         src = Path(tmp) / "src"
-        shutil.copytree(REPO_ROOT / "src", src)
-        if candidate.patch:
+        if variant.baseline_src:
+            archive = subprocess.run(
+                ["git", "archive", BASELINE, "src"], cwd=REPO_ROOT, capture_output=True, check=True
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", tmp], input=archive, check=True)
+        else:
+            shutil.copytree(REPO_ROOT / "src", src)
+        if variant.patch:
             script = (src / "start.sh").read_text()
-            old, new = candidate.patch
+            old, new = variant.patch
             if old not in script:
-                raise RuntimeError(f"start.sh no longer has {old!r}: update the candidate")
+                raise RuntimeError(f"start.sh no longer has {old!r}: update the variant")
             (src / "start.sh").write_text(script.replace(old, new))
         yield src / "start.sh"
 
@@ -226,7 +243,7 @@ def remove_bytecode(engine: Path) -> None:
 
 
 def compile_bytecode(engine: Path) -> None:
-    """What A1111's first start writes anyway (its tree is writable here); the image compiles it."""
+    """As the image does at build time (and A1111's own first start on a writable tree)."""
     python = engine / "venv" / "bin" / "python"
     subprocess.run(
         [str(python), "-m", "compileall", "-q", "-j", "0", str(engine / "webui")],
@@ -242,92 +259,80 @@ def run(rounds: int, engine: Path | None = None) -> list[Figure]:
     from tests.engine.build import engine_lock, ensure_built
 
     engine = engine or ensure_built()
-    with engine_lock(), baseline_start_sh() as old, tempfile.TemporaryDirectory() as tmp:
-        new = REPO_ROOT / "src" / "start.sh"
-        compile_bytecode(engine)
-        starts: list[ColdStart] = []
-        options: dict[str, list[ColdStart]] = {c.name: [] for c in CANDIDATES}
+    starts: list[ColdStart] = []
+    with engine_lock(), tempfile.TemporaryDirectory() as tmp:
+        plan = [(v, size) for size in (SMALL, LARGE) for v in (BEFORE, AFTER)]
+        plan += [(v, SMALL) for v in ALONE]
         for r in range(rounds):
-            # Alternating the order, so that neither side always runs on a warmer page cache.
-            pairs = [("baseline", old), ("worker", new)]
-            for size in (SMALL, LARGE):
-                for label, script in pairs if r % 2 == 0 else pairs[::-1]:
-                    where = Path(tmp) / f"{label}-{r}-{size['width']}"
-                    starts.append(cold_start(engine, where, label, script, size))
-            for candidate in CANDIDATES:
-                if candidate.remove_bytecode:
-                    remove_bytecode(engine)
-                where = Path(tmp) / f"option-{r}-{CANDIDATES.index(candidate)}"
-                with candidate_start_sh(candidate) as script:
-                    start = cold_start(engine, where, candidate.name, script, SMALL)
-                options[candidate.name].append(start)
-                compile_bytecode(engine)
-    return [*figures(starts), options_figure(options)]
+            # The order turns each round, so that no variant always follows the same one.
+            for i, (variant, size) in enumerate(plan[r % len(plan) :] + plan[: r % len(plan)]):
+                with sources(variant) as script:
+                    where = Path(tmp) / f"{r}-{i}"
+                    starts.append(cold_start(engine, where, variant, script, size))
+        compile_bytecode(engine)
+    return figures(starts)
 
 
 def med(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def phase_table(starts: list[ColdStart]) -> list[str]:
-    lines = []
-    for label in ("baseline", "worker"):
-        mine = [s for s in starts if s.label == label]
-        total = med([s.at["first job answered"] for s in mine])
-        cells = []
-        for phase in PHASES:
-            t = med([s.at[phase] for s in mine])
-            cells.append(f"{phase} {t:.2f} s ({t / total:.0%})")
-        lines.append(
-            f"{label} ({BASELINE if label == 'baseline' else 'this tree'}): launch -> "
-            + ", ".join(cells)
-        )
-    return lines
+def of(starts: list[ColdStart], variant: Variant, size: int | None = None) -> list[ColdStart]:
+    return [s for s in starts if s.variant == variant and (size is None or s.size == size)]
+
+
+def at(starts: list[ColdStart], phase: str) -> float:
+    return med([s.at[phase] for s in starts])
+
+
+def phase_line(name: str, starts: list[ColdStart]) -> str:
+    total = at(starts, "first job answered")
+    cells = [f"{p} {at(starts, p):.2f} s ({at(starts, p) / total:.0%})" for p in PHASES]
+    return f"{name}: launch -> " + ", ".join(cells)
 
 
 def figures(starts: list[ColdStart]) -> list[Figure]:
-    def of(label: str, size: str | None = None) -> list[ColdStart]:
-        return [s for s in starts if s.label == label and (size is None or s.size == size)]
-
-    new, old = of("worker"), of("baseline")
-    gap_new = med([s.at["handler serving"] - s.at["warm-up done"] for s in new])
-    gap_old = med([s.at["handler serving"] - s.at["warm-up done"] for s in old])
-    serving_new = med([s.at["handler serving"] for s in new])
-    serving_old = med([s.at["handler serving"] for s in old])
-    shorter = serving_new / serving_old
+    before, after = of(starts, BEFORE, 64), of(starts, AFTER, 64)
+    gap = med([s.at["handler serving"] - s.at["warm-up done"] for s in after])
+    gap_before = med([s.at["handler serving"] - s.at["warm-up done"] for s in before])
+    serving, serving_before = at(after, "handler serving"), at(before, "handler serving")
+    shorter = serving / serving_before
     rows = [
         Figure(
             "6a",
             "cold start: warm-up done -> handler serving",
-            f"{gap_new:+.3f} s",
-            f"{gap_old:+.3f} s",
-            f"{gap_new:+.3f} s",
+            f"{gap:+.3f} s",
+            f"{gap_before:+.3f} s",
+            f"{gap:+.3f} s",
             f"<= {SERVING_TARGET_S} s",
-            verdict(gap_new <= SERVING_TARGET_S),
-            details=phase_table(starts),
+            verdict(gap <= SERVING_TARGET_S),
+            details=[phase_line(BEFORE.name, before), phase_line(AFTER.name, after)],
         ),
         Figure(
             "6b",
             "cold start: launch -> handler serving",
-            f"{serving_new:.2f} s",
-            f"{serving_old:.2f} s",
+            f"{serving:.2f} s",
+            f"{serving_before:.2f} s",
             f"x{shorter:.3f}",
             f"<= x{SHORTER_TARGET}",
             verdict(shorter <= SHORTER_TARGET),
             details=[
-                f"{s.label} {s.size}: serving {s.at['handler serving']:.2f} s, first job "
-                f"{s.first_job:.2f} s, steady {s.steady_job:.2f} s"
+                f"{s.variant.name} {s.size}x{s.size}: serving {s.at['handler serving']:.2f} s, "
+                f"first job {s.first_job:.2f} s, steady "
+                + ", ".join(f"{t:.2f}" for t in s.steady_jobs)
+                + " s"
                 for s in starts
             ],
         ),
+        alone_figure(starts, serving),
     ]
-    for key, size in (("6d", "64x64"), ("6e", "512x512")):
-        ratio = med([s.first_ratio for s in of("worker", size)])
-        base = med([s.first_ratio for s in of("baseline", size)])
+    for key, size in (("6d", 64), ("6e", 512)):
+        ratio = med([s.first_ratio for s in of(starts, AFTER, size)])
+        base = med([s.first_ratio for s in of(starts, BEFORE, size)])
         rows.append(
             Figure(
                 key,
-                f"first job / steady job, {size}",
+                f"first job / steady job, {size}x{size}",
                 f"x{ratio:.3f}",
                 f"x{base:.3f}",
                 f"x{ratio:.3f}",
@@ -338,27 +343,25 @@ def figures(starts: list[ColdStart]) -> list[Figure]:
     return rows
 
 
-def options_figure(options: dict[str, list[ColdStart]]) -> Figure:
-    def warm(name: str) -> float:
-        return med([s.at["warm-up done"] for s in options[name]])
-
-    def api(name: str) -> float:
-        return med([s.at["API answers"] for s in options[name]])
-
-    lines = [
-        f"{name}: launch -> API answers {api(name):.2f} s, -> warm-up done {warm(name):.2f} s "
-        f"(n={len(runs)})"
-        for name, runs in options.items()
-    ]
-    costs = {name: warm(name) / warm(AS_IS.name) for name in options if name != AS_IS.name}
-    least = min(costs.values())
+def alone_figure(starts: list[ColdStart], serving_after: float) -> Figure:
+    """Each change undone alone: what it costs the start of "after" (6b's measured value)."""
+    lines, costs = [], []
+    for variant in ALONE:
+        mine = of(starts, variant)
+        cost = at(mine, "handler serving") / serving_after
+        costs.append(cost)
+        lines.append(
+            f"{variant.name}: API answers {at(mine, 'API answers'):.2f} s, warm-up done "
+            f"{at(mine, 'warm-up done'):.2f} s, serving {at(mine, 'handler serving'):.2f} s: "
+            f"x{cost:.3f} of after's (n={len(mine)})"
+        )
     return Figure(
         "6c",
-        "A1111 start-up without each saving / with all",
-        f"{warm(AS_IS.name):.2f} s",
+        "each saving undone alone: launch -> serving",
+        f"{serving_after:.2f} s",
         "-",
-        f"x{least:.3f} (least)",
+        f"x{min(costs):.3f} (least)",
         "each > x1",
-        verdict(least > 1.0),
+        verdict(min(costs) > 1.0),
         details=lines,
     )

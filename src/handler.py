@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+import threading
 from typing import TYPE_CHECKING
 
 # The SDK reads its level once, at import, and at its DEBUG default logs every job output,
@@ -63,22 +64,33 @@ def main() -> None:
     log.info("worker starting: %s", settings.summary())
     if settings.bucket_problem:
         log.warning("%s", settings.bucket_problem)
-    # Wait before taking jobs, so queued jobs go to ready workers; on a timeout, start
-    # anyway: each job then gets a clear error and asks RunPod for a new worker. Under
-    # start.sh this runs while A1111 loads its checkpoint.
-    try:
-        _worker.ensure_ready()
-        _worker.context.catalog.warm()
-    except JobError as exc:
-        log.error("%s", exc)
+    # Under start.sh this runs while A1111 loads its checkpoint, beside the wait for the gate,
+    # which may close first (A1111 never ready): then the worker stops at once.
+    preparing = threading.Thread(target=prepare, args=(_worker, log), daemon=True)
+    preparing.start()
     if settings.start_gate:
-        log.info("worker prepared; waiting for start.sh's warm-up of A1111")
         try:
             wait_for_gate(settings.start_gate, settings.ready_timeout + GATE_MARGIN)
         except GateClosed as exc:
             sys.exit(f"worker not started: {exc}")
+    preparing.join()
     log.info("worker serving: taking jobs")
     runpod.serverless.start({"handler": handler})
+
+
+def prepare(worker: Worker, log: logging.Logger) -> None:
+    """Waits for A1111 before jobs come, so queued jobs go to ready workers; on a timeout the
+    worker starts anyway: each job then gets a clear error and asks RunPod for a new worker."""
+    try:
+        worker.ensure_ready()
+        worker.context.catalog.warm()
+    except JobError as exc:
+        log.error("%s", exc)
+        return
+    log.info(
+        "worker prepared%s",
+        "; waiting for start.sh's warm-up of A1111" if worker.settings.start_gate else "",
+    )
 
 
 if __name__ == "__main__":

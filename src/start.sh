@@ -132,14 +132,18 @@ handler_running() {
     [ -n "$HANDLER_PID" ] && [[ " $(jobs -rp | tr '\n' ' ') " == *" $HANDLER_PID "* ]]
 }
 
-# Tell a waiting handler it will not take jobs, then stop it (TERM, then KILL after 5 s).
+# Tell a waiting handler it will not take jobs: it exits within 1 s, saying why; one still
+# preparing is stopped (TERM, then KILL after 5 s).
 stop_handler() {
     if [ -n "$START_GATE" ] && [ ! -s "$START_GATE" ]; then
         printf 'closed: %s\n' "${1:-start-up failed}" >"$START_GATE"
     fi
-    handler_running || return 0
-    kill -TERM "$HANDLER_PID" 2>/dev/null || true
     local i
+    for i in $(seq 1 20); do
+        handler_running || return 0
+        sleep 0.05
+    done
+    kill -TERM "$HANDLER_PID" 2>/dev/null || true
     for i in $(seq 1 50); do
         handler_running || return 0
         [ "$i" -lt 50 ] || kill -KILL "$HANDLER_PID" 2>/dev/null || true

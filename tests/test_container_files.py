@@ -133,6 +133,7 @@ def test_dockerfile_stages_in_cache_friendly_order(dockerfile):
         "base",
         "webui",
         "models",
+        "controlnet-annotators",
         "tools",
         "handler-deps",
         "runtime",
@@ -144,6 +145,7 @@ def test_dockerfile_stages_in_cache_friendly_order(dockerfile):
     copies = re.findall(r"^COPY (.*)$", runtime, re.M)
     # Heavy, stable layers first; the project's code (which changes most) last.
     assert [c.split()[0] for c in copies[:-2]] == ["--from=webui"] * 3 + [
+        "--from=controlnet-annotators",
         "--from=models",
         "--from=tools",
         "--from=tools",
@@ -151,6 +153,7 @@ def test_dockerfile_stages_in_cache_friendly_order(dockerfile):
     ]
     assert copies[-2] == "docker/a1111-scripts/ /stable-diffusion-webui/scripts/"
     assert copies[-1] == "src/ /app/src/"
+    assert re.search(r'CMD \["/app/src/start.sh"\]', runtime)
 
 
 def test_dockerfile_tools_stage_bakes_the_tools_manifest(dockerfile):
@@ -165,7 +168,6 @@ def test_dockerfile_tools_stage_bakes_the_tools_manifest(dockerfile):
     assert "COPY --from=tools /out/ /stable-diffusion-webui/" in runtime
     assert "COPY --from=tools /clip/ /root/.cache/" in runtime
     assert "mv /out/models/clip /clip/clip" in tools
-    assert re.search(r'CMD \["/app/src/start.sh"\]', runtime)
 
 
 def test_dockerfile_python_and_runtime_environment(dockerfile):

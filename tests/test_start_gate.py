@@ -12,8 +12,14 @@ import pytest
 from sdworker.start_gate import GateClosed, wait_for_gate
 
 
-def write_later(path, text: str, delay: float) -> threading.Thread:
-    thread = threading.Thread(target=lambda: (time.sleep(delay), path.write_text(text)))
+def write_later(path, text: str, delay: float, written: list | None = None) -> threading.Thread:
+    def write():
+        time.sleep(delay)
+        if written is not None:
+            written.append(time.monotonic())  # just before: the waiter cannot return earlier
+        path.write_text(text)
+
+    thread = threading.Thread(target=write)
     thread.start()
     return thread
 
@@ -21,12 +27,12 @@ def write_later(path, text: str, delay: float) -> threading.Thread:
 def test_waits_until_the_gate_opens(tmp_path):
     gate = tmp_path / "gate"
     gate.write_text("")
-    writer = write_later(gate, "open\n", 0.3)
-    started = time.monotonic()
-    wait_for_gate(str(gate), timeout=5)
-    waited = time.monotonic() - started
+    written: list[float] = []
+    writer = write_later(gate, "open\n", 0.3, written)
+    wait_for_gate(str(gate), timeout=10)
+    returned = time.monotonic()
     writer.join()
-    assert 0.3 <= waited < 1.0
+    assert written and returned >= written[0]
 
 
 def test_a_closed_gate_says_why(tmp_path):

@@ -282,6 +282,20 @@ def test_a1111_that_never_becomes_ready_fails_bounded_and_clearly(
     assert not alive(pid)
 
 
+def test_the_waiting_handler_is_told_why_it_will_not_take_jobs(start_sh, standin_port):
+    run = start_sh(
+        WEBUI_URL=f"http://127.0.0.1:{standin_port}",
+        WEBUI_CMD=standin_cmd(standin_port, "--start-delay", "60"),
+        WEBUI_READY_TIMEOUT=6,
+    )
+    assert run.wait_exit(20) == 1
+    out = run.output
+    # It stops on its own, saying why, although it was still waiting for A1111 to answer.
+    assert "worker not started: closed: A1111 was not ready after 6s" in out
+    assert "worker prepared" not in out
+    assert "Starting Serverless Worker" not in out
+
+
 def test_a1111_exiting_during_start_up_fails_fast_with_its_log(start_sh, tmp_path):
     marker = tmp_path / "handler-started"
     run = start_sh(

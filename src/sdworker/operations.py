@@ -20,6 +20,8 @@ from .checks import (
     check_option_values,
 )
 from .config import Settings
+from .controlnet import operations as controlnet
+from .controlnet.units import DetectInput
 from .errors import JobError
 from .images import fetch_as_base64, is_url
 from .inputs import (
@@ -101,11 +103,15 @@ def _get(route: str) -> Run:
 
 
 def _generate(route: str) -> Run:
+    kind = route.rsplit("/", 1)[-1]
+
     def run(ctx: Context, call: Call) -> dict:
         check_generation(call.payload, ctx.catalog)
         adetailer.check(call.payload, ctx.catalog)
+        with_controlnet = controlnet.prepare_generation(ctx, call.payload, kind)
         ctx.resolve_image_urls(call.payload)
         result = shape_generation(call.generate(ctx, route))
+        result = controlnet.separate_maps(result, with_controlnet)
         return ctx.outputs.finish(call.job_id, result, call.output)
 
     return run
@@ -204,6 +210,10 @@ _TABLE = (
     Operation("getEmbeddings", NoInput, _get("/sdapi/v1/embeddings"), "List embeddings."),
     Operation("getMemory", NoInput, _get("/sdapi/v1/memory"), "RAM and VRAM use."),
     Operation("getAdetailerModels", NoInput, adetailer.get_models, "ADetailer's ad_model names."),
+    Operation("getControlNetModels", NoInput, controlnet.get_models, "List ControlNet models."),
+    Operation("getControlNetModules", NoInput, controlnet.get_modules, "Preprocessors, detailed."),
+    Operation("getControlNetTypes", NoInput, controlnet.get_types, "ControlNet control types."),
+    Operation("controlNetDetect", DetectInput, controlnet.detect, "Run a preprocessor.", True),
 )
 
 OPERATIONS: dict[str, Operation] = {op.name: op for op in _TABLE}

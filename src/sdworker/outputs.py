@@ -144,7 +144,19 @@ class OutputHandler:
             data = data if data is not None else base64.b64decode(b64)
             key = f"{job_id}/{i}.{_EXT[opts.output_format]}"
             urls.append(storage.upload(self.bucket, key, data, _MIME[opts.output_format]))
-        return {**out, "images": urls, "output": "url"}
+        uploaded = {**out, "images": urls, "output": "url"}
+        if out.get("controlnet_maps"):
+            # The maps go with the images: inline they could outgrow the result limit alone.
+            uploaded["controlnet_maps"] = [
+                storage.upload(
+                    self.bucket,
+                    f"{job_id}/controlnet-map-{i}.png",
+                    base64.b64decode(b64),
+                    "image/png",
+                )
+                for i, b64 in enumerate(out["controlnet_maps"])
+            ]
+        return uploaded
 
 
 def result_size(out: dict) -> int:

@@ -126,6 +126,8 @@ class App:
         if fixed is not None:
             return Response(200, fixed.json, {"content-type": "application/json"}, fixed.gzipped)
         methods = ROUTES.get(req.path)
+        if req.path.startswith("/controlnet/") and not self.config.controlnet:
+            methods = None  # the extension is not installed
         if methods is None:
             base = req.path.rstrip("/")
             if base != req.path and base in ROUTES:

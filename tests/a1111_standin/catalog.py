@@ -187,6 +187,8 @@ ALWAYSON_SCRIPTS = {
 DEFAULT_MODELS = ("random-sd15.safetensors", "v1-5-pruned-emaonly.safetensors")
 DEFAULT_VAES = ("vae-ft-mse-840000-ema-pruned.safetensors",)
 DEFAULT_LORAS = ("detail-tweaker", "lcm")
+# tests/engine/controlnet_weights.py's model, under the name the real extension lists it by.
+DEFAULT_CONTROLNET_MODELS = ("control_v11p_sd15_canny [5dc30e26]",)
 
 
 def model_name_of(title: str) -> str:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from PIL import Image
 
-from . import catalog, imaging, infotext, schema
+from . import catalog, controlnet, imaging, infotext, schema
 from .errors import A1111Error, http_exception
 from .options import OPTION_TYPES, RESTRICTED_OPTS
 
@@ -42,9 +42,10 @@ def _check_selectable_script(kind: str, name: Any) -> None:
         raise http_exception(422, f"Script '{name}' not found")
 
 
-def _check_alwayson_scripts(kind: str, scripts: Any) -> None:
+def _check_alwayson_scripts(app: App, kind: str, scripts: Any) -> None:
+    extension = controlnet.SCRIPT_TITLES if app.config.controlnet else ()
     for name in scripts or {}:
-        if name.lower() not in catalog.ALWAYSON_SCRIPTS[kind]:
+        if name.lower() not in (*catalog.ALWAYSON_SCRIPTS[kind], *extension):
             raise http_exception(422, f"always on script {name} not found")
 
 
@@ -56,7 +57,8 @@ def _api_generate(app: App, kind: str, req: dict) -> dict:
     sampler = req["sampler_name"] or req["sampler_index"]
     if sampler not in catalog.SAMPLER_NAMES:
         raise http_exception(404, "Sampler not found")
-    _check_alwayson_scripts(kind, req["alwayson_scripts"])
+    _check_alwayson_scripts(app, kind, req["alwayson_scripts"])
+    units = controlnet.enabled_units(app, kind, req) if app.config.controlnet else []
     mask = None
     if kind == "img2img" and req["mask"]:
         mask = imaging.decode_base64_to_image(req["mask"], app.forbid_local())
@@ -68,6 +70,8 @@ def _api_generate(app: App, kind: str, req: dict) -> dict:
                 imaging.decode_base64_to_image(x, app.forbid_local()) for x in req["init_images"]
             ]
         result = _run(app, kind, req, sampler, init_images, mask)
+        hires = kind == "txt2img" and bool(req["enable_hr"])
+        result.images.extend(controlnet.detected_maps(units, req, init_images, hires))
     if req["send_images"]:
         fmt = app.options.get("samples_format")
         quality = app.options.get("jpeg_quality")

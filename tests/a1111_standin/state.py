@@ -176,6 +176,11 @@ class Config:
     models: list[str] = field(default_factory=lambda: list(catalog.DEFAULT_MODELS))
     vaes: list[str] = field(default_factory=lambda: list(catalog.DEFAULT_VAES))
     embeddings: list[str] = field(default_factory=list)
+    # The ControlNet extension: installed or not, and the models in its folders.
+    controlnet: bool = True
+    controlnet_models: list[str] = field(
+        default_factory=lambda: list(catalog.DEFAULT_CONTROLNET_MODELS)
+    )
     # route -> the answer every request to it gets at once (200, JSON), whatever was sent:
     # no validation, no generation, no queue. For benchmarks of what the client costs.
     fixed_response: dict[str, FixedBody] = field(default_factory=dict)
@@ -217,7 +222,12 @@ class Config:
                     problems.append("hang must be true or false")
                     continue
                 new.hang = value
-            elif key in ("loras", "models", "vaes", "embeddings"):
+            elif key == "controlnet":
+                if not isinstance(value, bool):
+                    problems.append("controlnet must be true or false")
+                    continue
+                new.controlnet = value
+            elif key in ("loras", "models", "vaes", "embeddings", "controlnet_models"):
                 if not isinstance(value, list) or not all(
                     isinstance(v, str) and v and len(v) < 200 for v in value
                 ):

@@ -121,6 +121,7 @@ KNOWN_CONFLICT = "open-clip-torch 2.20.0 has requirement protobuf<4"
 # Scripts that add random weights to a built engine, run with its venv's Python as
 # `MAKER --webui WEBUI --hf-home HF_HOME`: each runs again when its file changes, without a rebuild.
 EXTRA_WEIGHTS: tuple[Path, ...] = (
+    HERE / "controlnet_weights.py",
     # Upscaler, face-restoration and ADetailer stand-ins (issue 15).
     HERE / "tool_weights.py",
 )
@@ -284,6 +285,9 @@ def build(target: Path) -> None:
         python = make_venv(target, webui, downloads)
         install_extensions(python, webui, downloads)
     make_weights(python, target, webui)
+    # As the image does: A1111 then starts without compiling its ~370 modules (a cache: its
+    # first start would write them anyway, so the key does not change with it).
+    run(python, "-m", "compileall", "-q", "-j", "0", webui)
     (target / READY_MARK).write_text(f"{build_key()}\n")
 
 

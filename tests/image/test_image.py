@@ -48,6 +48,9 @@ STANDIN_SRC = "sdworker-check/standin-src:latest"
 MODEL = "imagecheck"
 CKPT_NAME = "imagecheck.safetensors"
 START_TIMEOUT = 120
+ANNOTATOR = b"stand-in annotator weights " * 64
+ANNOTATOR_PATH = "openpose/body_pose_model.pth"
+ANNOTATOR_DIR = "/stable-diffusion-webui/extensions/sd-webui-controlnet/annotator/downloads"
 ENGINE_ENV = {**os.environ, "DOCKER_HOST": f"unix://{SOCKET}", "DOCKER_BUILDKIT": "1"}
 
 pytestmark = [
@@ -126,6 +129,18 @@ def make_context(dest: Path, ckpt_url: str) -> None:
         ],
     }
     (model / "manifest.json").write_text(json.dumps(manifest))
+    # The annotators stage fetches (from the server here) and verifies ControlNet's files.
+    annotators = {
+        "files": [
+            {
+                "path": ANNOTATOR_PATH,
+                "url": ckpt_url.rsplit("/", 1)[0] + "/annotator.pth",
+                "sha256": hashlib.sha256(ANNOTATOR).hexdigest(),
+                "size": len(ANNOTATOR),
+            }
+        ]
+    }
+    (dest / "docker" / "controlnet-annotators.json").write_text(json.dumps(annotators))
     make_tools(dest / "models" / "_tools")
 
 
@@ -170,6 +185,7 @@ def images(tmp_path_factory):
     assert ready.returncode == 0, ready.stderr
     served = tmp_path_factory.mktemp("served")
     (served / "ckpt.safetensors").write_bytes(CKPT)
+    (served / "annotator.pth").write_bytes(ANNOTATOR)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietFiles, directory=str(served)))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
@@ -338,6 +354,11 @@ def test_the_tools_stage_baked_its_files_where_a1111_and_adetailer_look(worker):
     # ...and the A1111 script that keeps torch's thread count is in A1111's scripts folder.
     script = "/stable-diffusion-webui/scripts/sdworker_torch_threads.py"
     assert worker.exec("test", "-f", script).returncode == 0
+
+
+def test_the_annotators_stage_fetched_checked_and_placed_controlnets_files(worker):
+    listing = worker.exec("sha256sum", f"{ANNOTATOR_DIR}/{ANNOTATOR_PATH}")
+    assert listing.stdout.decode().split()[0] == hashlib.sha256(ANNOTATOR).hexdigest()
 
 
 def test_a1111_killed_inside_the_image_fails_the_next_job_fast(images):

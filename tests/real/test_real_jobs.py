@@ -104,6 +104,14 @@ EXAMPLES = {
     "getMemory": {},
     "getFaceRestorers": {},
     "getAdetailerModels": {},
+    "getControlNetModels": {},
+    "getControlNetModules": {},
+    "getControlNetTypes": {},
+    "controlNetDetect": {
+        "controlnet_module": "canny",
+        "controlnet_input_images": [png_b64(64, 64)],
+        "controlnet_processor_res": 64,
+    },
 }
 
 
@@ -139,6 +147,14 @@ def test_every_operation(real, api):
         assert output["ram"]["total"] > 0
     elif api == "getEmbeddings":
         assert set(output) == {"loaded", "skipped"}
+    elif api == "getControlNetModels":
+        assert "control_v11p_sd15_canny [5dc30e26]" in output["model_list"]
+    elif api == "getControlNetModules":
+        assert output["module_detail"]["canny"]["model_free"] is False
+    elif api == "getControlNetTypes":
+        assert output["control_types"]["Canny"]["default_option"] == "canny"
+    elif api == "controlNetDetect":
+        assert decode_png(output["images"][0]).size == (64, 64)
     else:
         assert output is not None
 
