@@ -10,6 +10,8 @@
 #                 the ControlNet and ADetailer extensions with their requirements
 #   models        the files of models/<MODEL_NAME>/manifest.json, downloaded and sha256-verified
 #   controlnet-annotators  ControlNet's annotator weights (docker/controlnet-annotators.json)
+#   tools         the same for models/_tools/manifest.json: upscalers, face restoration, ADetailer's
+#                 detectors (and the interrogators with BAKE_INTERROGATORS=1), for every model
 #   handler-deps  the handler's requirements in their own venv (A1111 pins old pydantic/Pillow)
 #   runtime       everything above + src/ (start.sh, handler.py, sdworker/)
 
@@ -230,6 +232,28 @@ RUN --mount=type=bind,source=docker/fetch_models.py,target=/opt/build/fetch_mode
     fi
 
 # ------------------------------------------------------------------------------------------------
+# The weights A1111 and ADetailer would download on first use (an offline worker cannot):
+# models/_tools/manifest.json, verified the same way. The same for every model, so built once.
+FROM ${PYTHON_IMAGE} AS tools
+
+# 1: also the interrogators (BLIP and CLIP ViT-L/14 for "clip", DeepDanbooru): about 2.4 GB more.
+ARG BAKE_INTERROGATORS=0
+
+# openai CLIP looks for ViT-L-14.pt in ~/.cache/clip (A1111 passes no --clip-models-path).
+RUN --mount=type=bind,source=docker/fetch_models.py,target=/opt/build/fetch_models.py \
+    --mount=type=bind,source=models/_tools,target=/opt/build/tools \
+    --mount=type=cache,target=/cache/models \
+    optional=""; \
+    if [ "${BAKE_INTERROGATORS}" = "1" ]; then optional="--include-optional"; fi; \
+    python /opt/build/fetch_models.py fetch ${optional} \
+        --manifest /opt/build/tools/manifest.json \
+        --local-dir /opt/build/tools \
+        --cache-dir /cache/models \
+        --dest /out && \
+    mkdir -p /out/models/clip /clip && \
+    mv /out/models/clip /clip/clip
+
+# ------------------------------------------------------------------------------------------------
 FROM base AS handler-deps
 
 COPY requirements.txt /opt/build/requirements.txt
@@ -248,6 +272,8 @@ COPY --from=webui /stable-diffusion-webui /stable-diffusion-webui
 COPY --from=controlnet-annotators /out/ \
     /stable-diffusion-webui/extensions/sd-webui-controlnet/annotator/downloads/
 COPY --from=models /out/ /stable-diffusion-webui/
+COPY --from=tools /out/ /stable-diffusion-webui/
+COPY --from=tools /clip/ /root/.cache/
 COPY --from=handler-deps /opt/handler-venv /opt/handler-venv
 
 ARG MODEL_NAME=awportrait_v14
@@ -279,6 +305,8 @@ ENV PYTHONUNBUFFERED=1 \
     HANDLER_PYTHON=/opt/handler-venv/bin/python \
     TCMALLOC=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
 
+# Keeps torch's CPU thread count where A1111 set it when ADetailer (ultralytics) changes it.
+COPY docker/a1111-scripts/ /stable-diffusion-webui/scripts/
 COPY src/ /app/src/
 
 WORKDIR /app

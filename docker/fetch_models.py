@@ -15,7 +15,9 @@ downloaded from, which A1111 folder it goes to, and its sha256. This script
   (so a login page or a cut download is never baked as a checkpoint);
 - writes the files into an A1111-shaped tree: models/Stable-diffusion, models/Lora, models/VAE,
   models/ControlNet and embeddings, plus baked-model.txt (the checkpoint A1111 starts with) and
-  baked-model.json (what was baked, with every digest).
+  baked-model.json (what was baked, with every digest). A tools manifest (models/_tools: no
+  checkpoint) lays out upscaler, face-restoration, interrogator and ADetailer weights the same
+  way, recorded in baked-tools.json; its large optional entries need --include-optional.
 
 Used by the Dockerfile's download stage and by the tests:
 
@@ -54,14 +56,31 @@ FOLDERS = {
     "VAE": "models/VAE",
     "ControlNet": "models/ControlNet",
     "embeddings": "embeddings",
+    # The "tools" A1111 and ADetailer would otherwise download on first use (models/_tools).
+    "ESRGAN": "models/ESRGAN",
+    "RealESRGAN": "models/RealESRGAN",
+    "SwinIR": "models/SwinIR",
+    "DAT": "models/DAT",
+    "ScuNET": "models/ScuNET",
+    "Codeformer": "models/Codeformer",
+    "GFPGAN": "models/GFPGAN",
+    "BLIP": "models/BLIP",
+    "torch_deepdanbooru": "models/torch_deepdanbooru",
+    # openai CLIP's own download folder; the Dockerfile moves it to ~/.cache/clip.
+    "clip": "models/clip",
+    "adetailer": "models/adetailer",
 }
-# The kind an entry declares must match its folder.
-KIND_FOLDER = {
-    "checkpoint": "Stable-diffusion",
-    "lora": "Lora",
-    "vae": "VAE",
-    "controlnet": "ControlNet",
-    "embedding": "embeddings",
+# The kind an entry declares must match its folder (the first folder is the default kind's).
+KIND_FOLDERS = {
+    "checkpoint": ("Stable-diffusion",),
+    "lora": ("Lora",),
+    "vae": ("VAE",),
+    "controlnet": ("ControlNet",),
+    "embedding": ("embeddings",),
+    "upscaler": ("ESRGAN", "RealESRGAN", "SwinIR", "DAT", "ScuNET"),
+    "face_restorer": ("Codeformer", "GFPGAN"),
+    "interrogator": ("BLIP", "torch_deepdanbooru", "clip"),
+    "detector": ("adetailer",),
 }
 WEIGHT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 TOP_KEYS = {"name", "title", "description", "base_model", "checkpoint", "files", "notes"}
@@ -94,6 +113,7 @@ USER_AGENT = "runpod-worker-a1111-fetch-models/1"
 RETRY_STATUSES = {408, 409, 425, 429, 500, 502, 503, 504}
 BAKED_TXT = "baked-model.txt"
 BAKED_JSON = "baked-model.json"
+BAKED_TOOLS_JSON = "baked-tools.json"
 
 
 class ManifestError(ValueError):
@@ -141,7 +161,7 @@ class Entry:
 @dataclass(frozen=True)
 class Manifest:
     name: str
-    checkpoint: str
+    checkpoint: str | None  # None: a tools manifest, with no checkpoint to start A1111 with
     entries: tuple[Entry, ...]
     path: Path | None = None
     title: str = ""
@@ -192,8 +212,8 @@ def _entry(raw: Any, index: int) -> Entry:
         raise ManifestError(f"{where}: folder must be one of {sorted(FOLDERS)}")
     if not FILENAME_RE.match(filename) or ".." in filename:
         raise ManifestError(f"{where}: unsafe file name {filename!r}")
-    kind = raw.get("kind", next(k for k, f in KIND_FOLDER.items() if f == folder))
-    if KIND_FOLDER.get(kind) != folder:
+    kind = raw.get("kind", next(k for k, f in KIND_FOLDERS.items() if folder in f))
+    if folder not in KIND_FOLDERS.get(kind, ()):
         raise ManifestError(f"{where}: kind {kind!r} does not belong in folder {folder!r}")
     url = raw.get("url")
     if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in ("https", "http"):
@@ -265,13 +285,16 @@ def parse_manifest(data: Any, path: Path | None = None) -> Manifest:
     duplicates = sorted({t for t in targets if targets.count(t) > 1})
     if duplicates:
         raise ManifestError(f"duplicate targets: {duplicates}")
+    title = data.get("title", "")
     checkpoint = data.get("checkpoint")
+    if checkpoint is None and not any(e.kind == "checkpoint" for e in entries):
+        # A tools manifest (upscalers, face restorers...): baked beside a model's files.
+        return Manifest(name=name, checkpoint=None, entries=entries, path=path, title=title)
     match = next((e for e in entries if e.target == checkpoint), None)
     if match is None or match.kind != "checkpoint" or match.optional:
         raise ManifestError(
             f"checkpoint must name a non-optional checkpoint entry's target, got {checkpoint!r}"
         )
-    title = data.get("title", "")
     return Manifest(name=name, checkpoint=checkpoint, entries=entries, path=path, title=title)
 
 
@@ -648,10 +671,14 @@ def fetch(
 
 
 def _write_baked(manifest: Manifest, dest: Path, report: Report) -> None:
-    checkpoint = manifest.entry(manifest.checkpoint)
     dest.mkdir(parents=True, exist_ok=True)
-    (dest / BAKED_TXT).write_text(checkpoint.a1111_path + "\n", encoding="utf-8")
     files = [{**f, "path": str(Path(f["path"]).relative_to(dest))} for f in report.files]
+    if manifest.checkpoint is None:
+        info = {"name": manifest.name, "files": files}
+        (dest / BAKED_TOOLS_JSON).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+        return
+    checkpoint = manifest.entry(manifest.checkpoint)
+    (dest / BAKED_TXT).write_text(checkpoint.a1111_path + "\n", encoding="utf-8")
     info = {"name": manifest.name, "checkpoint": checkpoint.a1111_path, "files": files}
     (dest / BAKED_JSON).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 

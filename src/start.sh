@@ -223,6 +223,12 @@ link_volume_models() {
         "models/VAE|VAE vae"
         "embeddings|embeddings"
         "models/ControlNet|ControlNet controlnet"
+        "models/ESRGAN|ESRGAN esrgan"
+        "models/RealESRGAN|RealESRGAN realesrgan"
+        "models/SwinIR|SwinIR swinir"
+        "models/Codeformer|Codeformer codeformer CodeFormer"
+        "models/GFPGAN|GFPGAN gfpgan"
+        "models/adetailer|adetailer ADetailer"
     )
     local mapping dest names name canonical link
     for mapping in "${mappings[@]}"; do
@@ -230,11 +236,30 @@ link_volume_models() {
         canonical=${names%% *}
         for name in $names; do
             [ -d "$MODELS_VOLUME_DIR/$name" ] || continue
-            if [ "$name" = "$canonical" ]; then link=runpod-volume; else link=runpod-volume-$name; fi
             mkdir -p "$WEBUI_DIR/$dest"
+            if [ "$dest" = models/adetailer ]; then
+                link_volume_files "$MODELS_VOLUME_DIR/$name" "$dest" .pt
+                continue
+            fi
+            if [ "$name" = "$canonical" ]; then link=runpod-volume; else link=runpod-volume-$name; fi
             ln -sfn "$MODELS_VOLUME_DIR/$name" "$WEBUI_DIR/$dest/$link"
             log "network volume: $MODELS_VOLUME_DIR/$name -> $dest/$link"
         done
+    done
+}
+
+# ADetailer lists its models with Python 3.10's rglob, which does not enter a linked folder:
+# each file is linked instead (a baked file of the same name is kept).
+link_volume_files() {
+    local source=$1 dest=$2 suffix=$3 file
+    for file in "$source"/*"$suffix"; do
+        [ -f "$file" ] || continue
+        if [ -e "$WEBUI_DIR/$dest/${file##*/}" ] && [ ! -L "$WEBUI_DIR/$dest/${file##*/}" ]; then
+            log "network volume: $file not linked: $dest has a baked file of that name"
+            continue
+        fi
+        ln -sfn "$file" "$WEBUI_DIR/$dest/${file##*/}"
+        log "network volume: $file -> $dest/${file##*/}"
     done
 }
 

@@ -134,6 +134,7 @@ def test_dockerfile_stages_in_cache_friendly_order(dockerfile):
         "webui",
         "models",
         "controlnet-annotators",
+        "tools",
         "handler-deps",
         "runtime",
     ]
@@ -143,13 +144,30 @@ def test_dockerfile_stages_in_cache_friendly_order(dockerfile):
     runtime = stages(dockerfile)["runtime"]
     copies = re.findall(r"^COPY (.*)$", runtime, re.M)
     # Heavy, stable layers first; the project's code (which changes most) last.
-    assert [c.split()[0] for c in copies[:-1]] == ["--from=webui"] * 3 + [
+    assert [c.split()[0] for c in copies[:-2]] == ["--from=webui"] * 3 + [
         "--from=controlnet-annotators",
         "--from=models",
+        "--from=tools",
+        "--from=tools",
         "--from=handler-deps",
     ]
+    assert copies[-2] == "docker/a1111-scripts/ /stable-diffusion-webui/scripts/"
     assert copies[-1] == "src/ /app/src/"
     assert re.search(r'CMD \["/app/src/start.sh"\]', runtime)
+
+
+def test_dockerfile_tools_stage_bakes_the_tools_manifest(dockerfile):
+    tools = stages(dockerfile)["tools"]
+    assert "source=models/_tools,target=/opt/build/tools" in tools
+    assert "--manifest /opt/build/tools/manifest.json" in tools
+    # The interrogators (optional entries) only on request.
+    assert "ARG BAKE_INTERROGATORS=0" in tools
+    assert 'if [ "${BAKE_INTERROGATORS}" = "1" ]; then optional="--include-optional"; fi' in tools
+    # openai CLIP's ViT-L-14.pt goes where clip.load looks without --clip-models-path.
+    runtime = stages(dockerfile)["runtime"]
+    assert "COPY --from=tools /out/ /stable-diffusion-webui/" in runtime
+    assert "COPY --from=tools /clip/ /root/.cache/" in runtime
+    assert "mv /out/models/clip /clip/clip" in tools
 
 
 def test_dockerfile_python_and_runtime_environment(dockerfile):

@@ -515,5 +515,97 @@ def test_check_subcommand_accepts_the_project_manifests():
 def test_every_project_checkpoint_is_checked_by_a_sha256_or_at_least_a_prefix():
     for path in sorted((ROOT / "models").glob("*/manifest.json")):
         m = fm.load_manifest(path)
+        if m.checkpoint is None:
+            continue  # the tools manifest (test below)
         ckpt = m.entry(m.checkpoint)
         assert ckpt.sha256 or ckpt.sha256_prefix, f"{path}: {ckpt.target} is not checked at all"
+
+
+# ----------------------------------------------------------------------------- tools manifest
+
+TOOL = b"upscaler-weights" * 100
+FACE = b"restorer-weights" * 100
+BIG = b"interrogator" * 100
+
+
+def tools_manifest(server) -> fm.Manifest:
+    server.files.update({"/tool.pth": TOOL, "/face.pth": FACE, "/big.pth": BIG})
+    return fm.parse_manifest(
+        {
+            "name": "tools",
+            "files": [
+                entry("RealESRGAN/RealESRGAN_x4plus.pth", server.url + "/tool.pth", TOOL),
+                entry("GFPGAN/detection_Resnet50_Final.pth", server.url + "/face.pth", FACE),
+                entry("adetailer/face_yolov8n.pt", server.url + "/tool.pth", TOOL),
+                entry("BLIP/blip.pth", server.url + "/big.pth", BIG, optional=True),
+            ],
+        }
+    )
+
+
+def test_a_tools_manifest_lays_out_a1111s_tool_folders_without_a_checkpoint(server, tmp_path):
+    dest = tmp_path / "out"
+    report = run_fetch(tools_manifest(server), dest)
+    assert (dest / "models/RealESRGAN/RealESRGAN_x4plus.pth").read_bytes() == TOOL
+    assert (dest / "models/GFPGAN/detection_Resnet50_Final.pth").read_bytes() == FACE
+    assert (dest / "models/adetailer/face_yolov8n.pt").read_bytes() == TOOL
+    # Large optional entries (the interrogators) only when asked for.
+    assert not (dest / "models/BLIP").exists() and server.hits("/big.pth") == 0
+    assert len(report.files) == 3
+    # Its record does not touch the model's (baked-model.txt names the checkpoint to start).
+    assert not (dest / "baked-model.txt").exists() and not (dest / "baked-model.json").exists()
+    baked = json.loads((dest / "baked-tools.json").read_text())
+    assert {f["path"] for f in baked["files"]} == {
+        "models/RealESRGAN/RealESRGAN_x4plus.pth",
+        "models/GFPGAN/detection_Resnet50_Final.pth",
+        "models/adetailer/face_yolov8n.pt",
+    }
+    run_fetch(tools_manifest(server), dest, include_optional=True)
+    assert (dest / "models/BLIP/blip.pth").read_bytes() == BIG
+
+
+def test_a_tools_entry_with_the_wrong_checksum_fails(server, tmp_path):
+    m = tools_manifest(server)
+    server.files["/face.pth"] = b"x" * len(FACE)
+    with pytest.raises(fm.ChecksumError, match=r"detection_Resnet50_Final\.pth"):
+        run_fetch(m, tmp_path / "out")
+
+
+def test_tool_kinds_belong_in_their_folders(server):
+    bad = entry("RealESRGAN/x.pth", server.url + "/x", b"x", kind="detector")
+    with pytest.raises(fm.ManifestError, match="does not belong"):
+        fm.parse_manifest({"name": "tools", "files": [bad]})
+    # A manifest with a checkpoint entry still has to name it.
+    ckpt = entry("Stable-diffusion/m.safetensors", server.url + "/c", b"c")
+    with pytest.raises(fm.ManifestError, match="checkpoint must name"):
+        fm.parse_manifest({"name": "m", "files": [ckpt]})
+
+
+def test_the_project_tools_manifest_pins_every_file():
+    m = fm.load_manifest(ROOT / "models" / "_tools" / "manifest.json")
+    assert m.checkpoint is None
+    assert all(e.sha256 and e.url.startswith("https://") for e in m.entries)
+    targets = {e.target: e for e in m.entries}
+    baked = {t for t, e in targets.items() if not e.optional}
+    assert {
+        "RealESRGAN/RealESRGAN_x4plus.pth",
+        "RealESRGAN/RealESRGAN_x4plus_anime_6B.pth",
+        "ESRGAN/ESRGAN_4x.pth",
+        "SwinIR/SwinIR_4x.pth",
+        "Codeformer/codeformer-v0.1.0.pth",
+        "GFPGAN/GFPGANv1.4.pth",
+        "GFPGAN/detection_Resnet50_Final.pth",
+        "GFPGAN/parsing_parsenet.pth",
+        "adetailer/face_yolov8n.pt",
+        "adetailer/hand_yolov8n.pt",
+        "adetailer/person_yolov8n-seg.pt",
+    } == baked
+    # The interrogators are large: baked only on request (BAKE_INTERROGATORS=1).
+    assert {t for t, e in targets.items() if e.optional} == {
+        "BLIP/model_base_caption_capfilt_large.pth",
+        "clip/ViT-L-14.pt",
+        "torch_deepdanbooru/model-resnet_custom_v3.pt",
+    }
+    # openai CLIP checks ViT-L-14.pt against the sha256 in its own URL.
+    clip = targets["clip/ViT-L-14.pt"]
+    assert clip.sha256 in clip.url

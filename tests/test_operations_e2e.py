@@ -78,7 +78,6 @@ def test_img2img(handler, prefix):
         ("getVaes", "/sdapi/v1/sd-vae"),
         ("getSamplers", "/sdapi/v1/samplers"),
         ("getSchedulers", "/sdapi/v1/schedulers"),
-        ("getUpscalers", "/sdapi/v1/upscalers"),
         ("getEmbeddings", "/sdapi/v1/embeddings"),
     ],
 )

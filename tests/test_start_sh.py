@@ -693,3 +693,47 @@ def test_network_volume_models_are_linked_beside_the_baked_ones(
     # The baked checkpoint is still the one A1111 starts with.
     assert (fake_webui / "models/Stable-diffusion/baked.safetensors").is_file()
     assert not (fake_webui / "models/ControlNet").exists()
+
+
+def test_network_volume_upscalers_restorers_and_detectors_are_linked_where_a1111_looks(
+    start_sh, fake_webui, tmp_path, standin_port
+):
+    volume = tmp_path / "runpod-volume" / "models"
+    for folder, file in (
+        ("ESRGAN", "4x-UltraSharp.pth"),
+        ("RealESRGAN", "RealESRGAN_x2plus.pth"),
+        ("SwinIR", "SwinIR_4x.pth"),
+        ("codeformer", "codeformer-v0.1.0.pth"),
+        ("GFPGAN", "GFPGANv1.3.pth"),
+        ("adetailer", "hand_yolov8s.pt"),
+        ("adetailer", "face_yolov8n.pt"),
+    ):
+        (volume / folder).mkdir(parents=True, exist_ok=True)
+        (volume / folder / file).write_bytes(b"from the volume")
+    baked = fake_webui / "models/adetailer/face_yolov8n.pt"
+    baked.parent.mkdir(parents=True, exist_ok=True)
+    baked.write_bytes(b"baked")
+    run = start_sh(
+        WEBUI_DIR=fake_webui,
+        WEBUI_PYTHON=PY,
+        WEBUI_URL=f"http://127.0.0.1:{standin_port}",
+        RECORD_FILE=tmp_path / "launch.json",
+        MODELS_VOLUME_DIR=volume,
+        HANDLER=gated(tmp_path, "true"),
+    )
+    assert run.wait_exit(20) == 0, run.output
+    for link, folder in {
+        "models/ESRGAN/runpod-volume": "ESRGAN",
+        "models/RealESRGAN/runpod-volume": "RealESRGAN",
+        "models/SwinIR/runpod-volume": "SwinIR",
+        "models/Codeformer/runpod-volume-codeformer": "codeformer",
+        "models/GFPGAN/runpod-volume": "GFPGAN",
+    }.items():
+        path = fake_webui / link
+        assert path.is_symlink() and path.resolve() == (volume / folder).resolve(), link
+    # ADetailer does not look into linked folders: its files are linked one by one, and a
+    # baked model keeps its name.
+    hand = fake_webui / "models/adetailer/hand_yolov8s.pt"
+    assert hand.is_symlink() and hand.read_bytes() == b"from the volume"
+    assert not baked.is_symlink() and baked.read_bytes() == b"baked"
+    assert "face_yolov8n.pt not linked" in run.output

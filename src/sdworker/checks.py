@@ -121,7 +121,7 @@ def check_face_restorer(field: str, name: str, catalog: Catalog) -> None:
 
 
 def check_interrogator(model: str, catalog: Catalog) -> None:
-    flags = model_files.clip_folder(catalog.cmd_flags())
+    flags = model_files.interrogator_folders(catalog.cmd_flags())
     if not model_files.can_look(flags):
         return
     lacking = model_files.missing(model_files.INTERROGATORS[model], flags)

@@ -227,3 +227,10 @@ def private_urls_allowed() -> bool:
     """RUNPOD_ALLOW_PRIVATE_DOWNLOAD_URLS, as the SDK's download guard (rp_ssrf) reads it."""
     value = os.environ.get("RUNPOD_ALLOW_PRIVATE_DOWNLOAD_URLS", "")
     return value.strip().lower() in ("1", "true", "yes")
+
+
+def hf_home() -> str:
+    """HF_HOME, the Hugging Face cache A1111 reads offline and the worker looks into (start.sh
+    starts both with the same environment); the library's default without it."""
+    default = os.path.join(os.path.expanduser("~"), ".cache", "huggingface")
+    return os.environ.get("HF_HOME") or default

@@ -15,6 +15,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from .config import hf_home
+
 _RELEASES = "https://github.com"
 
 
@@ -155,6 +157,20 @@ INTERROGATORS: dict[str, tuple[Weights, ...]] = {
             "ViT-L-14.pt",
             "https://openaipublic.azureedge.net/clip/models/ (openai CLIP ViT-L/14)",
         ),
+        # BLIP's tokenizer, which it loads by name (offline: from the Hugging Face cache only).
+        Weights(
+            "bert_cache",
+            "vocab.txt",
+            "https://huggingface.co/bert-base-uncased, in the Hugging Face cache's layout",
+        ),
+        # Without the folder A1111 tries to download the lists, then captions with BLIP alone.
+        Weights(
+            "interrogate_dir",
+            "artists.txt, flavors.txt, mediums.txt, movements.txt",
+            "https://raw.githubusercontent.com/pharmapsychotic/clip-interrogator/main/"
+            "clip_interrogator/data/",
+            glob="*.txt",
+        ),
     ),
     "deepdanbooru": (
         Weights(
@@ -168,11 +184,17 @@ INTERROGATORS: dict[str, tuple[Weights, ...]] = {
 }
 
 
-def clip_folder(flags: dict) -> dict:
-    """openai CLIP's own cache is A1111's default for ViT-L-14.pt."""
-    if flags.get("clip_models_path"):
-        return flags
-    return {**flags, "clip_models_path": str(Path.home() / ".cache" / "clip")}
+def interrogator_folders(flags: dict) -> dict:
+    """Where the interrogators' other files are: openai CLIP's own cache (A1111's default for
+    ViT-L-14.pt), the Hugging Face cache A1111 shares with the worker (HF_HOME), and the
+    category lists in A1111's working directory."""
+    home = Path(hf_home())
+    folders = {
+        "clip_models_path": str(Path.home() / ".cache" / "clip"),
+        "bert_cache": str(home / "hub" / "models--bert-base-uncased"),
+        "interrogate_dir": str(Path(flags.get("data_dir") or ".") / "interrogate"),
+    }
+    return {**folders, **{k: v for k, v in flags.items() if v}}
 
 
 def can_look(flags: dict) -> bool:
@@ -195,3 +217,21 @@ def upscaler_missing(entry: dict, flags: dict) -> list[Weights]:
         listed = Path(path)
         return [Weights(str(listed.parent), listed.name, "the path A1111 lists", nested=False)]
     return []
+
+
+def with_status(entries: list[dict], lacking, flags: dict) -> list[dict]:
+    """A1111's list entries, each saying whether its weights are on this worker's disk
+    (`installed`; None when the worker cannot look) and, if not, which files are `missing`."""
+    if not can_look(flags):
+        return [{**entry, "installed": None} for entry in entries]
+    shown = []
+    for entry in entries:
+        absent = lacking(entry, flags)
+        shown.append(
+            {**entry, "installed": not absent, "missing": [w.how_to_add(flags) for w in absent]}
+        )
+    return shown
+
+
+def face_restorer_missing(entry: dict, flags: dict) -> list[Weights]:
+    return missing(FACE_RESTORERS.get(entry.get("name"), ()), flags)

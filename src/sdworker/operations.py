@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from . import adetailer, model_files
 from .a1111_client import A1111Client
 from .catalog import Catalog
 from .checks import (
@@ -106,6 +107,7 @@ def _generate(route: str) -> Run:
 
     def run(ctx: Context, call: Call) -> dict:
         check_generation(call.payload, ctx.catalog)
+        adetailer.check(call.payload, ctx.catalog)
         with_controlnet = controlnet.prepare_generation(ctx, call.payload, kind)
         ctx.resolve_image_urls(call.payload)
         result = shape_generation(call.generate(ctx, route))
@@ -138,6 +140,17 @@ def _interrogate(ctx: Context, call: Call) -> dict:
     check_interrogator(call.payload.get("model", "clip"), ctx.catalog)
     ctx.resolve_image_urls(call.payload)
     return call.generate(ctx, "/sdapi/v1/interrogate")
+
+
+def _upscalers(ctx: Context, _call: Call) -> list:
+    entries = ctx.client.get("/sdapi/v1/upscalers")
+    return model_files.with_status(entries, model_files.upscaler_missing, ctx.catalog.cmd_flags())
+
+
+def _face_restorers(ctx: Context, _call: Call) -> list:
+    entries = ctx.client.get("/sdapi/v1/face-restorers")
+    flags = ctx.catalog.cmd_flags()
+    return model_files.with_status(entries, model_files.face_restorer_missing, flags)
 
 
 def _png_info(ctx: Context, call: Call) -> dict:
@@ -192,9 +205,11 @@ _TABLE = (
     Operation("getVaes", NoInput, _get("/sdapi/v1/sd-vae"), "List VAEs."),
     Operation("getSamplers", NoInput, _get("/sdapi/v1/samplers"), "List samplers."),
     Operation("getSchedulers", NoInput, _get("/sdapi/v1/schedulers"), "List schedulers."),
-    Operation("getUpscalers", NoInput, _get("/sdapi/v1/upscalers"), "List upscalers."),
+    Operation("getUpscalers", NoInput, _upscalers, "Upscalers, with their weights' presence."),
+    Operation("getFaceRestorers", NoInput, _face_restorers, "Face restorers, likewise."),
     Operation("getEmbeddings", NoInput, _get("/sdapi/v1/embeddings"), "List embeddings."),
     Operation("getMemory", NoInput, _get("/sdapi/v1/memory"), "RAM and VRAM use."),
+    Operation("getAdetailerModels", NoInput, adetailer.get_models, "ADetailer's ad_model names."),
     Operation("getControlNetModels", NoInput, controlnet.get_models, "List ControlNet models."),
     Operation("getControlNetModules", NoInput, controlnet.get_modules, "Preprocessors, detailed."),
     Operation("getControlNetTypes", NoInput, controlnet.get_types, "ControlNet control types."),

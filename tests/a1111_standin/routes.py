@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from . import catalog, controlnet, postprocess, processing, schema
+from . import adetailer, catalog, controlnet, postprocess, processing, schema
 from .errors import A1111Error
 from .messages import Request
 
@@ -247,5 +247,6 @@ ROUTES: dict[str, dict[str, Handler]] = {
     "/sdapi/v1/extensions": {"GET": get_extensions},
     "/sdapi/v1/loras": {"GET": get_loras},
     "/sdapi/v1/refresh-loras": {"POST": _noop},
+    **adetailer.ROUTES,
     **controlnet.ROUTES,
 }

@@ -120,7 +120,11 @@ EXTENSIONS = (
 KNOWN_CONFLICT = "open-clip-torch 2.20.0 has requirement protobuf<4"
 # Scripts that add random weights to a built engine, run with its venv's Python as
 # `MAKER --webui WEBUI --hf-home HF_HOME`: each runs again when its file changes, without a rebuild.
-EXTRA_WEIGHTS: tuple[Path, ...] = (HERE / "controlnet_weights.py",)
+EXTRA_WEIGHTS: tuple[Path, ...] = (
+    HERE / "controlnet_weights.py",
+    # Upscaler, face-restoration and ADetailer stand-ins (issue 15).
+    HERE / "tool_weights.py",
+)
 
 
 def say(message: str) -> None:

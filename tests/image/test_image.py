@@ -78,6 +78,10 @@ COPY --from={STANDIN_SRC} /launch.py /stable-diffusion-webui/launch.py
 CKPT = safetensors_bytes(4096, b"\x07", run=uuid.uuid4().hex)
 LORA = safetensors_bytes(512, b"\x03")
 EXTRA_EMBEDDING = b"an unlisted embedding, copied as it is"
+# The tools stage (models/_tools): its files are given in the context, as a build without
+# network has them; the optional (interrogator) entry is not baked without BAKE_INTERROGATORS=1.
+UPSCALER = b"an R-ESRGAN stand-in"
+DETECTOR = b"an ADetailer detector stand-in"
 
 
 def docker(*args: str, timeout: float = 900, check: bool = True, **kw):
@@ -137,6 +141,29 @@ def make_context(dest: Path, ckpt_url: str) -> None:
         ]
     }
     (dest / "docker" / "controlnet-annotators.json").write_text(json.dumps(annotators))
+    make_tools(dest / "models" / "_tools")
+
+
+def make_tools(tools: Path) -> None:
+    files = {
+        "RealESRGAN/RealESRGAN_x4plus.pth": UPSCALER,
+        "adetailer/face_yolov8n.pt": DETECTOR,
+    }
+    entries = []
+    for target, data in files.items():
+        (tools / target).parent.mkdir(parents=True, exist_ok=True)
+        (tools / target).write_bytes(data)
+        url = "https://example.invalid/never-downloaded"
+        entries.append({"target": target, "url": url, "sha256": hashlib.sha256(data).hexdigest()})
+    entries.append(
+        {
+            "target": "BLIP/model_base_caption_capfilt_large.pth",
+            "url": "https://example.invalid/only-with-BAKE_INTERROGATORS",
+            "sha256": "0" * 64,
+            "optional": True,
+        }
+    )
+    (tools / "manifest.json").write_text(json.dumps({"name": "tools", "files": entries}))
 
 
 def cpu_target_args() -> dict[str, str]:
@@ -305,6 +332,28 @@ def test_the_models_stage_downloaded_checked_and_laid_out_the_files(worker):
     assert digests == expected
     baked = worker.exec("cat", "/stable-diffusion-webui/baked-model.txt").stdout.decode()
     assert baked.strip() == f"models/Stable-diffusion/{CKPT_NAME}"
+
+
+def test_the_tools_stage_baked_its_files_where_a1111_and_adetailer_look(worker):
+    record = worker.exec("cat", "/stable-diffusion-webui/baked-tools.json").stdout
+    baked = {f["path"]: f["how"] for f in json.loads(record)["files"]}
+    assert baked == {
+        "models/RealESRGAN/RealESRGAN_x4plus.pth": "local",
+        "models/adetailer/face_yolov8n.pt": "local",
+    }
+    listing = worker.exec(
+        "sha256sum",
+        "/stable-diffusion-webui/models/RealESRGAN/RealESRGAN_x4plus.pth",
+        "/stable-diffusion-webui/models/adetailer/face_yolov8n.pt",
+    )
+    digests = [line.split()[0] for line in listing.stdout.decode().splitlines()]
+    assert digests == [hashlib.sha256(b).hexdigest() for b in (UPSCALER, DETECTOR)]
+    assert worker.exec("test", "-e", "/stable-diffusion-webui/models/BLIP").returncode != 0
+    # The model's own record is untouched by the tools stage.
+    assert worker.exec("test", "-f", "/stable-diffusion-webui/baked-model.txt").returncode == 0
+    # ...and the A1111 script that keeps torch's thread count is in A1111's scripts folder.
+    script = "/stable-diffusion-webui/scripts/sdworker_torch_threads.py"
+    assert worker.exec("test", "-f", script).returncode == 0
 
 
 def test_the_annotators_stage_fetched_checked_and_placed_controlnets_files(worker):

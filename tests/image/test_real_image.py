@@ -33,7 +33,9 @@ engine is stopped unless IMAGE_CHECK_KEEP_ENGINE=1).
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import io
 import json
 import os
 import re
@@ -46,6 +48,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 from tests.bake import load_bake, resolve
 from tests.engine import build as engine_build
@@ -153,6 +156,65 @@ def make_context(dest: Path, engine: Path) -> None:
         )
     manifest = {"name": MODEL, "checkpoint": targets[0], "files": entries}
     (dest / "models" / MODEL / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    # The tools stage bakes the engine's random stand-ins (tests/engine/tool_weights.py) in place
+    # of the real upscaler, face-restoration and ADetailer weights, which cannot be downloaded.
+    tools = []
+    for target in TOOL_FILES:
+        place(models / target, dest / "models" / "_tools" / target)
+        tools.append(
+            {
+                "target": target,
+                "url": "https://example.invalid/random-weights-are-made-not-downloaded",
+                "sha256": sha256(models / target),
+            }
+        )
+    manifest = {"name": "tools", "files": tools}
+    (dest / "models" / "_tools" / "manifest.json").write_text(json.dumps(manifest, indent=2))
+
+
+TOOL_FILES = (
+    "RealESRGAN/RealESRGAN_x4plus.pth",
+    "Codeformer/codeformer-v0.1.0.pth",
+    "GFPGAN/GFPGANv1.4.pth",
+    "GFPGAN/detection_Resnet50_Final.pth",
+    "GFPGAN/parsing_parsenet.pth",
+    "adetailer/face_yolov8n.pt",
+    "adetailer/face_yolov8n_always.pt",
+)
+
+
+def noise_png(size: int = 32) -> str:
+    """Texture, so that R-ESRGAN and Lanczos cannot give the same pixels by chance."""
+    buf = io.BytesIO()
+    Image.effect_noise((size, size), 60).convert("RGB").save(buf, "PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+_NOISE = noise_png()
+# Jobs that need the baked tools, answered offline by the real image.
+TOOL_JOBS = {
+    "getUpscalers": {"api": "getUpscalers"},
+    "getAdetailerModels": {"api": "getAdetailerModels"},
+    "r-esrgan": {"api": "extras", "image": _NOISE, "upscaler_1": "R-ESRGAN 4x+"},
+    "lanczos": {"api": "extras", "image": _NOISE, "upscaler_1": "Lanczos"},
+    "codeformer": {
+        "api": "extras",
+        "image": _NOISE,
+        "upscaling_resize": 1,
+        "codeformer_visibility": 1,
+    },
+    "adetailer": {
+        "prompt": "a face",
+        "width": 64,
+        "height": 64,
+        "steps": 1,
+        "alwayson_scripts": {
+            "ADetailer": {
+                "args": [True, False, {"ad_model": "face_yolov8n_always.pt", "ad_mask_k": 1}]
+            }
+        },
+    },
+}
 
 
 def check_dockerfile(text: str) -> str:
@@ -328,6 +390,9 @@ def run_container(image: str, *, precompiled: bool, six_inputs: bool) -> dict:
                 for name, job_input in CONTROLNET_JOBS.items():
                     body = json.dumps({"input": job_input}).encode()
                     answers[name] = container.runsync(body)[0]
+                for name, job in TOOL_JOBS.items():
+                    body = json.dumps({"input": job}).encode()
+                    answers[f"tools:{name}"] = container.runsync(body)[0]
         finally:
             logs = container.logs()
             container.remove()
@@ -430,6 +495,28 @@ def test_the_real_image_answers_the_six_test_inputs_offline(runs):
     # The real A1111 answered (its own log lines), with the baked checkpoint.
     assert "Model loaded in" in first["logs"], first["logs"][-3000:]
     assert engine_build.CHECKPOINT in first["logs"]
+
+
+def test_the_baked_tools_run_offline(runs):
+    first = runs["compiled"][0]
+    tools = {k.removeprefix("tools:"): v for k, v in first["answers"].items() if k[:6] == "tools:"}
+    for name, body in tools.items():
+        assert body["status"] == "COMPLETED", (name, body)
+    upscalers = {u["name"]: u["installed"] for u in tools["getUpscalers"]["output"]}
+    assert upscalers["R-ESRGAN 4x+"] is True and upscalers["R-ESRGAN 4x+ Anime6B"] is False
+    assert {"face_yolov8n.pt", "face_yolov8n_always.pt"} <= set(
+        tools["getAdetailerModels"]["output"]["ad_model"]
+    )
+    # R-ESRGAN really ran (not A1111's silent Lanczos fallback), and face restoration loaded.
+    esrgan = decode_png(tools["r-esrgan"]["output"]["image"])
+    lanczos = decode_png(tools["lanczos"]["output"]["image"])
+    assert esrgan.size == lanczos.size and esrgan.tobytes() != lanczos.tobytes()
+    logs = first["logs"]
+    assert "Unable to load RealESRGAN model" not in logs
+    assert "Unable to load face-restoration model" not in logs
+    assert "Downloading" not in logs
+    # ADetailer found its (forced) detections and ran its inpaint pass.
+    assert "ADetailer model: face_yolov8n_always.pt" in str(tools["adetailer"]["output"]["info"])
 
 
 def test_controlnet_works_offline_in_the_image(runs):

@@ -102,6 +102,8 @@ EXAMPLES = {
     "getUpscalers": {},
     "getEmbeddings": {},
     "getMemory": {},
+    "getFaceRestorers": {},
+    "getAdetailerModels": {},
     "getControlNetModels": {},
     "getControlNetModules": {},
     "getControlNetTypes": {},
@@ -136,6 +138,11 @@ def test_every_operation(real, api):
         assert "karras" in {s["name"] for s in output}
     elif api == "getUpscalers":
         assert {"Lanczos", "R-ESRGAN 4x+"} <= {u["name"] for u in output}
+        assert all(isinstance(u["installed"], bool) for u in output)
+    elif api == "getFaceRestorers":
+        assert [r["name"] for r in output] == ["CodeFormer", "GFPGAN"]
+    elif api == "getAdetailerModels":
+        assert "face_yolov8n.pt" in output["ad_model"]
     elif api == "getMemory":
         assert output["ram"]["total"] > 0
     elif api == "getEmbeddings":

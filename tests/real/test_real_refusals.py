@@ -2,14 +2,18 @@
 
 Each case is sent twice: straight to A1111, to show that it answers 200 without doing the work
 (so the refusal is needed), then through the worker, which must refuse it before A1111 sees it,
-naming what is missing and where it goes. The engine has no upscaler, face-restoration or
-interrogation weights, as a worker without baked ones.
+naming what is missing and where it goes. The engine has the R-ESRGAN 4x+, CodeFormer, GFPGAN
+and ADetailer stand-ins of tests/engine/tool_weights.py (tests/real/test_real_tools.py shows them
+run), and no weights for the other upscalers (SwinIR, the Anime6B R-ESRGAN...) or the
+interrogators; a restorer's file is moved away for the time of its test.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
+from pathlib import Path
 
 import pytest
 import requests
@@ -41,38 +45,58 @@ def requests_seen(real, route: str) -> int:
     return real.webui_log.read_text().count(f'"POST {route} HTTP/1.1"')
 
 
-def test_an_esrgan_upscaler_without_weights_is_lanczos_on_a1111_and_refused_here(real):
+def test_an_upscaler_without_weights_is_lanczos_on_a1111_and_refused_here(real):
     image = png_b64(32, 32, (10, 200, 40))
     noisy = _noise_png(32)
     body = {"image": noisy, "upscaling_resize": 2}
-    esrgan = direct(real, "/sdapi/v1/extra-single-image", {**body, "upscaler_1": "R-ESRGAN 4x+"})
+    swinir = direct(real, "/sdapi/v1/extra-single-image", {**body, "upscaler_1": "SwinIR 4x"})
     lanczos = direct(real, "/sdapi/v1/extra-single-image", {**body, "upscaler_1": "Lanczos"})
-    assert pixels(esrgan["image"]) == pixels(lanczos["image"])  # the silent fallback
-    assert "R-ESRGAN 4x+" in esrgan["html_info"]
+    assert pixels(swinir["image"]) == pixels(lanczos["image"])  # the silent fallback
+    assert "SwinIR 4x" in swinir["html_info"]
     before = requests_seen(real, "/sdapi/v1/extra-single-image")
-    error = refused(real, {"api": "extras", "image": image, "upscaler_1": "R-ESRGAN 4x+"})
-    assert "upscaler_1" in error and "RealESRGAN_x4plus.pth" in error
-    assert "models/RealESRGAN" in error and "fall back to Lanczos" in error
-    assert "'Lanczos'" in error  # what can be used instead
+    error = refused(real, {"api": "extras", "image": image, "upscaler_1": "SwinIR 4x"})
+    assert "upscaler_1" in error and "SwinIR_4x.pth" in error
+    assert "models/SwinIR" in error and "fall back to Lanczos" in error
+    # What can be used instead: the built-in ones and the R-ESRGAN whose weights are here.
+    assert "'Lanczos'" in error and "'R-ESRGAN 4x+'" in error
+    assert "'R-ESRGAN 4x+ Anime6B'" not in error.split("Upscalers with their weights here")[1]
     assert requests_seen(real, "/sdapi/v1/extra-single-image") == before
 
 
-def test_a_hires_fix_with_an_esrgan_upscaler_without_weights_is_refused(real):
+def test_a_hires_fix_with_an_upscaler_without_weights_is_refused(real):
     job = {
         **SMALL,
         "enable_hr": True,
         "hr_scale": 1.5,
-        "hr_upscaler": "R-ESRGAN 4x+",
+        "hr_upscaler": "R-ESRGAN 4x+ Anime6B",
         "denoising_strength": 0.5,
         "hr_second_pass_steps": 1,
     }
     done = direct(real, "/sdapi/v1/txt2img", job)
-    assert "Hires upscaler: R-ESRGAN 4x+" in done["info"]  # the infotext claims it
+    assert "Hires upscaler: R-ESRGAN 4x+ Anime6B" in done["info"]  # the infotext claims it
     error = refused(real, job)
-    assert "hr_upscaler" in error and "RealESRGAN_x4plus.pth" in error
+    assert "hr_upscaler" in error and "RealESRGAN_x4plus_anime_6B.pth" in error
     # A latent mode needs no weights.
     answer = real.runsync({**job, "hr_upscaler": "Latent"})
     assert answer["status"] == "COMPLETED", answer
+
+
+RESTORER_FILES = {
+    "CodeFormer": "models/Codeformer/codeformer-v0.1.0.pth",
+    "GFPGAN": "models/GFPGAN/GFPGANv1.4.pth",
+}
+
+
+@contextlib.contextmanager
+def moved_away(real, restorer: str):
+    """The restorer's weights out of A1111's sight for one test (the engine lock is held)."""
+    path = Path(real.engine) / "webui" / RESTORER_FILES[restorer]
+    aside = path.with_name(path.name + ".aside")
+    path.rename(aside)
+    try:
+        yield path.name
+    finally:
+        aside.rename(path)
 
 
 @pytest.mark.parametrize("restorer", ["CodeFormer", "GFPGAN"])
@@ -82,26 +106,22 @@ def test_face_restoration_without_weights_is_refused(real, restorer):
         "restore_faces": True,
         "override_settings": {"face_restoration_model": restorer},
     }
-    done = direct(real, "/sdapi/v1/txt2img", job)
-    assert done["images"]  # A1111 answers as if it had restored
-    error = refused(real, job)
-    assert f"face restorer '{restorer}'" in error and "detection_Resnet50_Final.pth" in error
-    assert "models/GFPGAN" in error
+    with moved_away(real, restorer) as file:
+        before = requests_seen(real, "/sdapi/v1/txt2img")
+        error = refused(real, job)
+        assert requests_seen(real, "/sdapi/v1/txt2img") == before
+    assert f"face restorer '{restorer}'" in error and file in error
+    assert "return the image unrestored" in error
 
 
 @pytest.mark.parametrize(
-    ("field", "restorer", "file"),
-    [
-        ("codeformer_visibility", "CodeFormer", "codeformer"),
-        ("gfpgan_visibility", "GFPGAN", "GFPGANv1.4.pth"),
-    ],
+    ("field", "restorer"),
+    [("codeformer_visibility", "CodeFormer"), ("gfpgan_visibility", "GFPGAN")],
 )
-def test_extras_face_restoration_without_weights_is_refused(real, field, restorer, file):
-    image = _noise_png(32)
-    body = {"image": image, "upscaling_resize": 1, field: 1}
-    done = direct(real, "/sdapi/v1/extra-single-image", body)
-    assert pixels(done["image"]) == pixels(image)  # unchanged, and 200
-    error = refused(real, {"api": "extras", **body})
+def test_extras_face_restoration_without_weights_is_refused(real, field, restorer):
+    body = {"image": _noise_png(32), "upscaling_resize": 1, field: 1}
+    with moved_away(real, restorer) as file:
+        error = refused(real, {"api": "extras", **body})
     assert field in error and restorer in error and file in error
 
 

@@ -1,0 +1,247 @@
+"""Makes, without any download, stand-ins for the "tools" weights a worker bakes (models/_tools).
+
+Run by tests/engine/build.py (EXTRA_WEIGHTS) with the engine's own Python (torch, spandrel,
+facexlib, ultralytics), under the engine lock, before any A1111 starts (A1111 reads R-ESRGAN
+files and ADetailer its model list at start-up):
+
+    python tool_weights.py --webui WEBUI_DIR --hf-home HF_HOME
+
+Each file has the real architecture and file layout, with random weights, and is loaded here
+the way A1111 or ADetailer loads it before it is kept:
+- models/RealESRGAN/RealESRGAN_x4plus.pth: RRDBNet in basicsr's layout ({"params_ema": ...}),
+  which spandrel must take for ESRGAN x4 ('R-ESRGAN 4x+');
+- models/Codeformer/codeformer-v0.1.0.pth, models/GFPGAN/GFPGANv1.4.pth: spandrel's CodeFormer
+  and GFPGANv1Clean;
+- models/GFPGAN/detection_Resnet50_Final.pth, parsing_parsenet.pth: facexlib's RetinaFace
+  (resnet50) and ParseNet, loaded strictly. The detector's class heads are set to "background"
+  everywhere: a random RetinaFace finds about 2000 faces in any image and A1111 would restore
+  each of them for many minutes;
+- models/adetailer/face_yolov8n.pt: a YOLOv8n detector from ultralytics' bundled yaml, saved as
+  an Ultralytics checkpoint (it detects nothing), and face_yolov8n_always.pt, the same with its
+  class biases at +10 (it "detects" a face everywhere: ADetailer's inpaint path runs);
+- scripts/sdworker_torch_threads.py: the image's A1111 script that keeps torch's thread count
+  (docker/a1111-scripts), pinned by THREADS_SCRIPT_SHA256.
+
+Not made, so that the worker's refusals stay testable: SwinIR, ESRGAN_4x, the Anime6B R-ESRGAN,
+DAT, ScuNET, LDSR, the interrogators (BLIP, CLIP, DeepDanbooru).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+SEED = 1234
+PROJECT = Path(__file__).resolve().parents[2]
+THREADS_SCRIPT = PROJECT / "docker" / "a1111-scripts" / "sdworker_torch_threads.py"
+# build.py runs a maker again only when the maker changes: the script's digest is pinned here,
+# so that a new script (tests/test_tool_weights.py checks the pin) makes this file change too.
+THREADS_SCRIPT_SHA256 = "925c2ca9fa0f2f2c0cb9f13692698c5928ccc49af818e574f80eab13d44fb584"
+
+
+def _save(obj, target: Path, webui: Path | None = None) -> None:
+    """torch.save in the format of the published files. torch 2.1's zip format adds a
+    `byteorder` record that A1111's safe unpickler (modules/safe.py, on unless
+    --disable-safe-unpickle) refuses: given `webui`, A1111's own check must pass."""
+    import torch
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + ".part")
+    torch.save(obj, part, _use_new_zipfile_serialization=webui is None)
+    if webui is not None:
+        _a1111_safe(webui).check_pt(str(part), None)
+    os.replace(part, target)
+    print(f"tool weights: {target} ({target.stat().st_size:,} bytes)")
+
+
+def _a1111_safe(webui: Path):
+    import sys
+
+    if str(webui) not in sys.path:
+        sys.path.insert(0, str(webui))
+    import torch
+    from modules import safe
+
+    # Importing it swaps torch.load for A1111's; only its check is wanted here.
+    torch.load = safe.unsafe_torch_load
+    return safe
+
+
+def _randomise(state: dict, generator) -> dict:
+    """Small random values (kaiming-like, scaled down as basicsr does for RRDB)."""
+    import torch
+
+    out = {}
+    for name, tensor in state.items():
+        if name.endswith("weight") and tensor.dim() > 1:
+            fan_in = tensor[0].numel()
+            value = torch.randn(tensor.shape, generator=generator) * (2 / fan_in) ** 0.5 * 0.1
+        else:
+            value = torch.zeros(tensor.shape)
+        out[name] = value.to(tensor.dtype)
+    return out
+
+
+# --------------------------------------------------------------------------- R-ESRGAN
+
+
+def rrdbnet_x4plus_keys(blocks: int = 23, feat: int = 64, grow: int = 32) -> dict[str, tuple]:
+    """basicsr's RRDBNet(3, 3, scale=4, num_feat=64, num_block=23, num_grow_ch=32) layout."""
+    shapes = {"conv_first": (feat, 3)}
+    for block in range(blocks):
+        for rdb in (1, 2, 3):
+            for conv in range(1, 6):
+                out = feat if conv == 5 else grow
+                shapes[f"body.{block}.rdb{rdb}.conv{conv}"] = (out, feat + (conv - 1) * grow)
+    for name in ("conv_body", "conv_up1", "conv_up2", "conv_hr"):
+        shapes[name] = (feat, feat)
+    shapes["conv_last"] = (3, feat)
+    keys = {}
+    for name, (out, inp) in shapes.items():
+        keys[f"{name}.weight"] = (out, inp, 3, 3)
+        keys[f"{name}.bias"] = (out,)
+    return keys
+
+
+def write_realesrgan(webui: Path) -> None:
+    import torch
+    from spandrel import ModelLoader
+
+    generator = torch.Generator().manual_seed(SEED)
+    state = _randomise({k: torch.empty(s) for k, s in rrdbnet_x4plus_keys().items()}, generator)
+    target = webui / "models" / "RealESRGAN" / "RealESRGAN_x4plus.pth"
+    _save({"params_ema": state}, target, webui)
+    loaded = ModelLoader().load_from_file(str(target))
+    assert (loaded.architecture, loaded.scale) == ("ESRGAN", 4), (loaded.architecture, loaded.scale)
+
+
+# --------------------------------------------------------------------------- face restoration
+
+
+def write_restorers(webui: Path) -> None:
+    import torch
+    from spandrel import ModelLoader
+    from spandrel.architectures.CodeFormer import CodeFormer
+    from spandrel.architectures.GFPGAN import GFPGANv1Clean
+
+    made = (
+        (CodeFormer(), webui / "models" / "Codeformer" / "codeformer-v0.1.0.pth", "CodeFormer"),
+        (
+            GFPGANv1Clean(
+                out_size=512,
+                num_style_feat=512,
+                channel_multiplier=2,
+                fix_decoder=False,
+                num_mlp=8,
+                input_is_latent=True,
+                different_w=True,
+                narrow=1,
+                sft_half=True,
+            ),
+            webui / "models" / "GFPGAN" / "GFPGANv1.4.pth",
+            "GFPGAN",
+        ),
+    )
+    for model, target, architecture in made:
+        torch.manual_seed(SEED)
+        _save({"params_ema": model.state_dict()}, target, webui)
+        loaded = ModelLoader().load_from_file(str(target))
+        assert loaded.architecture == architecture, (target, loaded.architecture)
+
+
+def write_facexlib(webui: Path) -> None:
+    import torch
+    from facexlib.detection.retinaface import RetinaFace
+    from facexlib.parsing.parsenet import ParseNet
+
+    torch.manual_seed(SEED)
+    detector = RetinaFace(network_name="resnet50", half=False, device="cpu")
+    with torch.no_grad():
+        for head in detector.ClassHead:
+            conv = head.conv1x1
+            conv.weight.zero_()
+            # Channels are (background, face) per anchor: background wins everywhere.
+            conv.bias.copy_(torch.tensor([10.0, -10.0]).repeat(conv.bias.numel() // 2))
+    folder = webui / "models" / "GFPGAN"
+    _save(detector.state_dict(), folder / "detection_Resnet50_Final.pth", webui)
+    parser = ParseNet(in_size=512, out_size=512, parsing_ch=19)
+    _save(parser.state_dict(), folder / "parsing_parsenet.pth", webui)
+    # facexlib loads both strictly, from models/GFPGAN as A1111 patches it to.
+    from facexlib.detection import init_detection_model
+    from facexlib.parsing import init_parsing_model
+
+    reloaded = init_detection_model("retinaface_resnet50", device="cpu", model_rootpath=str(folder))
+    with torch.no_grad():
+        found = reloaded.detect_faces(_noise_bgr(640), 0.5)
+    assert len(found) == 0, f"the neutralised detector still finds {len(found)} faces"
+    init_parsing_model("parsenet", device="cpu", model_rootpath=str(folder))
+
+
+def _noise_bgr(size: int):
+    import numpy as np
+
+    return np.random.default_rng(SEED).integers(0, 256, (size, size, 3), dtype=np.uint8)
+
+
+# --------------------------------------------------------------------------- ADetailer
+
+
+def write_yolo(webui: Path) -> None:
+    import torch
+    from ultralytics import YOLO, __version__
+    from ultralytics.nn.tasks import DetectionModel
+
+    folder = webui / "models" / "adetailer"
+    for name, forced in (("face_yolov8n.pt", False), ("face_yolov8n_always.pt", True)):
+        torch.manual_seed(SEED)
+        model = DetectionModel("yolov8n.yaml", nc=1, verbose=False)
+        model.names = {0: "face"}
+        if forced:
+            with torch.no_grad():
+                for branch in model.model[-1].cv3:
+                    branch[-1].bias.fill_(10.0)
+        checkpoint = {
+            "model": model.half(),
+            "train_args": {"model": "yolov8n.yaml", "task": "detect", "imgsz": 640},
+            "date": "2026-01-01T00:00:00",
+            "version": __version__,
+        }
+        _save(checkpoint, folder / name)
+        found = YOLO(str(folder / name))(_noise_bgr(64), conf=0.3, device="cpu", verbose=False)
+        boxes = len(found[0].boxes)
+        assert (boxes > 0) == forced, f"{name}: {boxes} detections"
+
+
+# --------------------------------------------------------------------------- A1111 script
+
+
+def install_threads_script(webui: Path) -> None:
+    digest = hashlib.sha256(THREADS_SCRIPT.read_bytes()).hexdigest()
+    if digest != THREADS_SCRIPT_SHA256:
+        raise SystemExit(f"{THREADS_SCRIPT} changed: set THREADS_SCRIPT_SHA256 = {digest!r}")
+    target = webui / "scripts" / THREADS_SCRIPT.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(THREADS_SCRIPT, target)
+    print(f"tool weights: {target}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--webui", type=Path, required=True)
+    parser.add_argument("--hf-home", type=Path, required=True)
+    args = parser.parse_args()
+    # ultralytics writes its settings file at import unless told where: not in $HOME.
+    os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="yolo-config-"))
+    install_threads_script(args.webui)
+    write_realesrgan(args.webui)
+    write_facexlib(args.webui)
+    write_restorers(args.webui)
+    write_yolo(args.webui)
+
+
+if __name__ == "__main__":
+    main()
