@@ -243,6 +243,9 @@ def target_args(target: str) -> list[str]:
 
 def cleanup(tags: list[str]) -> None:
     docker("rmi", "-f", *tags, check=False)
+    # Each rerun with IMAGE_CHECK_KEEP=1 moves the tags to new images and leaves the old ones
+    # untagged (11 GB each, some layers shared); only the check builds on this engine.
+    docker("image", "prune", "-f", check=False, timeout=1800)
     docker("builder", "prune", "-af", check=False, timeout=1800)
 
 
