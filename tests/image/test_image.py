@@ -305,11 +305,10 @@ def test_start_sh_launched_a1111_as_the_issue_asks(worker):
 
 
 def test_the_warm_up_ran_before_the_handler_took_jobs(worker):
-    # stdout only: start.sh's lines and the SDK's, in the order written (stderr comes apart).
-    out = docker("logs", worker.name).stdout
-    # The handler starts beside A1111 and calls runpod.serverless.start after the warm-up.
-    assert out.index("starting the handler") < out.index("A1111 is ready and warmed up")
-    assert out.index("A1111 is ready and warmed up") < out.index("Starting Serverless Worker")
+    logs = worker.logs()
+    # The handler started with A1111 and waited at the start gate until the warm-up was done.
+    assert logs.index("starting the handler") < logs.index("A1111 is ready and warmed up")
+    assert logs.index("A1111 is ready and warmed up") < logs.index("Starting Serverless Worker")
     stats = json.loads(worker.exec("curl", "-s", "http://127.0.0.1:3000/__standin__/stats").stdout)
     first = next(p for p in stats["payloads"] if p["path"] == "/sdapi/v1/txt2img")
     assert first["body"]["prompt"] == "warm-up"
