@@ -306,7 +306,9 @@ ENV PYTHONUNBUFFERED=1 \
     TCMALLOC=/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4
 
 # Keeps torch's CPU thread count where A1111 set it when ADetailer (ultralytics) changes it.
+# Compiled here like the rest of A1111 (webui stage): A1111 would write its .pyc at every start.
 COPY docker/a1111-scripts/ /stable-diffusion-webui/scripts/
+RUN /opt/venv/bin/python -m compileall -q /stable-diffusion-webui/scripts
 COPY src/ /app/src/
 
 WORKDIR /app
