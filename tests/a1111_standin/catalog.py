@@ -150,8 +150,9 @@ LATENT_UPSCALE_MODES = (
     "Latent (nearest-exact)",
 )
 
+# cmd_dir is never set in 1.9.3: null for both, weights or not (seen on the real engine).
 FACE_RESTORERS = (
-    ("CodeFormer", f"{ROOT}/models/Codeformer"),
+    ("CodeFormer", None),
     ("GFPGAN", None),
 )
 
