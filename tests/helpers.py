@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import http.server
 import io
 import itertools
 import json
+import threading
 import time
+from collections.abc import Iterator
 
 from PIL import Image
 
@@ -58,3 +62,26 @@ class Updates(list):
 
     def __call__(self, job, update):
         self.append((job["id"], time.monotonic(), update))
+
+
+@contextlib.contextmanager
+def serve_files(files: dict[str, bytes]) -> Iterator[str]:
+    """A local HTTP server answering GET <path> with files[path] (404 otherwise); its base URL."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            body = files.get(self.path)
+            self.send_response(200 if body is not None else 404)
+            self.send_header("Content-Length", str(len(body or b"")))
+            self.end_headers()
+            self.wfile.write(body or b"")
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()

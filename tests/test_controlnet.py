@@ -4,9 +4,7 @@ and the checks that need files on disk, on a temporary tree laid out as A1111's.
 from __future__ import annotations
 
 import base64
-import http.server
 import json
-import threading
 from pathlib import Path
 
 import pytest
@@ -17,7 +15,7 @@ from sdworker.controlnet.checks import check_sliders
 from sdworker.errors import JobError
 from sdworker.worker import Worker
 from tests.a1111_standin.catalog import DEFAULT_CONTROLNET_MODELS
-from tests.helpers import decode_png, png_b64, run_job
+from tests.helpers import decode_png, png_b64, run_job, serve_files
 from tests.s3_server import S3Server
 
 TXT2IMG = "POST /sdapi/v1/txt2img"
@@ -28,22 +26,8 @@ SMALL = {"prompt": "a box", "width": 64, "height": 96, "steps": 1, "seed": 7}
 @pytest.fixture
 def image_host():
     files = {"/box.png": base64.b64decode(png_b64(48, 48))}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = files.get(self.path)
-            self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Length", str(len(body or b"")))
-            self.end_headers()
-            self.wfile.write(body or b"")
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serve_files(files) as url:
+        yield url
 
 
 @pytest.fixture

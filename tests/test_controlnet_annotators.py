@@ -5,16 +5,15 @@ and verifies it (from a local http.server)."""
 from __future__ import annotations
 
 import hashlib
-import http.server
 import importlib.util
 import json
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
 from sdworker.controlnet import annotators
+from tests.helpers import serve_files
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "docker" / "controlnet-annotators.json"
@@ -42,29 +41,15 @@ def test_every_baked_file_is_one_the_worker_looks_for_with_the_same_url():
 @pytest.fixture
 def served(tmp_path):
     blobs = {"/a.pth": b"annotator a" * 100, "/b.pt": b"annotator b" * 50}
+    with serve_files(blobs) as base:
+        yield [
+            {"path": "x/a.pth", "url": base + "/a.pth", "sha256": _sha256(blobs["/a.pth"])},
+            {"path": "y/b.pt", "url": base + "/b.pt", "sha256": _sha256(blobs["/b.pt"])},
+        ]
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = blobs.get(self.path)
-            self.send_response(200 if body else 404)
-            self.send_header("Content-Length", str(len(body or b"")))
-            self.end_headers()
-            self.wfile.write(body or b"")
 
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    base = f"http://127.0.0.1:{server.server_port}"
-    files = [
-        {"path": "x/a.pth", "url": base + "/a.pth", "sha256": hashlib.sha256(blobs["/a.pth"])},
-        {"path": "y/b.pt", "url": base + "/b.pt", "sha256": hashlib.sha256(blobs["/b.pt"])},
-    ]
-    for f in files:
-        f["sha256"] = f["sha256"].hexdigest()
-    yield files
-    server.shutdown()
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _manifest(tmp_path: Path, files: list) -> Path:

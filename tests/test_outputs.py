@@ -4,9 +4,7 @@ and images given as URLs. Through the runpod SDK to the stand-in over HTTP."""
 from __future__ import annotations
 
 import base64
-import http.server
 import io
-import threading
 
 import pytest
 import requests
@@ -14,7 +12,7 @@ from PIL import ExifTags, Image
 
 from sdworker.config import Settings
 from sdworker.worker import Worker
-from tests.helpers import png_b64, run_job
+from tests.helpers import png_b64, run_job, serve_files
 from tests.s3_server import S3Server
 
 JOB = {"prompt": "a lighthouse at dusk", "width": 64, "height": 64, "steps": 2, "seed": 11}
@@ -201,22 +199,8 @@ def test_size_guard_with_bucket_uploads_and_says_so(a1111, s3):
 @pytest.fixture
 def image_host():
     files = {"/cat.png": base64.b64decode(png_b64(64, 64)), "/not-image.png": b"hello"}
-
-    class Handler(http.server.BaseHTTPRequestHandler):
-        def do_GET(self):
-            body = files.get(self.path)
-            self.send_response(200 if body is not None else 404)
-            self.send_header("Content-Length", str(len(body or b"")))
-            self.end_headers()
-            self.wfile.write(body or b"")
-
-        def log_message(self, *args):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
+    with serve_files(files) as url:
+        yield url
 
 
 def img2img(url: str) -> dict:
