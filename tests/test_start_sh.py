@@ -132,6 +132,13 @@ def _pid_or_none(path: str) -> set[int]:
         return set()
 
 
+def ends_within(seconds: float, pid: int) -> bool:
+    deadline = time.monotonic() + seconds
+    while alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return not alive(pid)
+
+
 def alive(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/stat") as fh:
@@ -276,10 +283,7 @@ def test_a1111_that_never_becomes_ready_fails_bounded_and_clearly(
     assert not marker.exists(), "the handler must not take jobs"
     # start.sh stopped A1111 on its way out.
     pid = run.webui_pid()
-    deadline = time.monotonic() + 5
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not alive(pid)
+    assert ends_within(5, pid), pid
 
 
 def test_the_waiting_handler_is_told_why_it_will_not_take_jobs(start_sh, standin_port):
@@ -326,10 +330,7 @@ def test_a_handler_that_cannot_start_ends_start_up_at_once(start_sh, standin_por
     assert "worker not started: JOB_TIMEOUT=soon: allowed: a number of seconds above 0" in out
     assert "the handler exited with status 1 before A1111 was warmed up" in out
     pid = run.webui_pid()
-    deadline = time.monotonic() + 5
-    while alive(pid) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not alive(pid)
+    assert ends_within(5, pid), pid
 
 
 def test_a_stop_signal_during_start_up_stops_a1111_and_the_waiting_handler(start_sh, standin_port):
@@ -344,10 +345,7 @@ def test_a_stop_signal_during_start_up_stops_a1111_and_the_waiting_handler(start
     assert run.wait_exit(10) == 143
     assert "received a stop signal during start-up" in run.output
     for pid in (run.webui_pid(), handler_pids[0]):
-        deadline = time.monotonic() + 5
-        while alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert not alive(pid), pid
+        assert ends_within(5, pid), pid
 
 
 def test_a_stop_signal_while_serving_reaches_the_handler_and_a1111_stops_too(
@@ -365,10 +363,7 @@ def test_a_stop_signal_while_serving_reaches_the_handler_and_a1111_stops_too(
     out = run.output
     assert "passing it to the handler" in out
     assert f"the handler exited with status {status}; stopping A1111" in out
-    deadline = time.monotonic() + 5
-    while alive(webui) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not alive(webui)
+    assert ends_within(5, webui), webui
 
 
 def children(pid: int) -> list[int]:
