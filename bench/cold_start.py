@@ -133,13 +133,19 @@ class Watcher:
         self.at.setdefault(phase, time.monotonic() - self.worker.launched_at)
 
     def _read_log(self) -> None:
-        seen = ""
+        # Only what start.sh wrote since the last look (its output grows to megabytes), plus
+        # the unfinished last line, in which a marker may be cut in two.
+        offset, tail = 0, ""
         while not self._stop.is_set():
-            with contextlib.suppress(OSError):
-                seen = self.worker.log_path.read_text(errors="replace")
-            for phase, pattern in MARKERS.items():
-                if phase not in self.at and pattern.search(seen):
-                    self.mark(phase)
+            with contextlib.suppress(OSError), self.worker.log_path.open("rb") as log:
+                log.seek(offset)
+                chunk = log.read()
+                offset += len(chunk)
+                text = tail + chunk.decode(errors="replace")
+                for phase, pattern in MARKERS.items():
+                    if phase not in self.at and pattern.search(text):
+                        self.mark(phase)
+                tail = text[text.rfind("\n") + 1 :]
             time.sleep(0.005)
 
     def _poll(self, phase: str, answered) -> None:
@@ -243,13 +249,9 @@ def remove_bytecode(engine: Path) -> None:
 
 
 def compile_bytecode(engine: Path) -> None:
-    """As the image does at build time (and A1111's own first start on a writable tree)."""
-    python = engine / "venv" / "bin" / "python"
-    subprocess.run(
-        [str(python), "-m", "compileall", "-q", "-j", "0", str(engine / "webui")],
-        check=False,
-        capture_output=True,
-    )
+    from tests.engine.build import compile_webui
+
+    compile_webui(engine / "venv" / "bin" / "python", engine / "webui")
 
 
 # --------------------------------------------------------------------------- the figure

@@ -285,10 +285,16 @@ def build(target: Path) -> None:
         python = make_venv(target, webui, downloads)
         install_extensions(python, webui, downloads)
     make_weights(python, target, webui)
-    # As the image does: A1111 then starts without compiling its ~370 modules (a cache: its
-    # first start would write them anyway, so the key does not change with it).
-    run(python, "-m", "compileall", "-q", "-j", "0", webui)
+    say("compiling A1111's modules")
+    compile_webui(python, webui)
     (target / READY_MARK).write_text(f"{build_key()}\n")
+
+
+def compile_webui(python: Path, webui: Path) -> None:
+    """As the image does: A1111 then starts without compiling its ~370 modules (a cache: its
+    first start would write them anyway, so the build key does not change with it)."""
+    cmd = [str(python), "-m", "compileall", "-q", "-j", "0", str(webui)]
+    subprocess.run(cmd, check=True, capture_output=True)
 
 
 def maker_mark(target: Path, maker: Path) -> Path:
