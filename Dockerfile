@@ -239,7 +239,8 @@ FROM ${PYTHON_IMAGE} AS tools
 # 1: also the interrogators (BLIP and CLIP ViT-L/14 for "clip", DeepDanbooru): about 2.4 GB more.
 ARG BAKE_INTERROGATORS=0
 
-# openai CLIP looks for ViT-L-14.pt in ~/.cache/clip (A1111 passes no --clip-models-path).
+# openai CLIP looks for ViT-L-14.pt in ~/.cache/clip (A1111 passes no --clip-models-path); BLIP's
+# tokenizer goes to the Hugging Face cache (HF_HOME), the category lists to interrogate/.
 RUN --mount=type=bind,source=docker/fetch_models.py,target=/opt/build/fetch_models.py \
     --mount=type=bind,source=models/_tools,target=/opt/build/tools \
     --mount=type=cache,target=/cache/models \
@@ -250,8 +251,9 @@ RUN --mount=type=bind,source=docker/fetch_models.py,target=/opt/build/fetch_mode
         --local-dir /opt/build/tools \
         --cache-dir /cache/models \
         --dest /out && \
-    mkdir -p /out/models/clip /clip && \
-    mv /out/models/clip /clip/clip
+    mkdir -p /out/models/clip /clip /out/hf-home && \
+    mv /out/models/clip /clip/clip && \
+    mv /out/hf-home /hf
 
 # ------------------------------------------------------------------------------------------------
 FROM base AS handler-deps
@@ -274,6 +276,7 @@ COPY --from=controlnet-annotators /out/ \
 COPY --from=models /out/ /stable-diffusion-webui/
 COPY --from=tools /out/ /stable-diffusion-webui/
 COPY --from=tools /clip/ /root/.cache/
+COPY --from=tools /hf/ /opt/hf-home/
 COPY --from=handler-deps /opt/handler-venv /opt/handler-venv
 
 ARG MODEL_NAME=awportrait_v14

@@ -69,7 +69,15 @@ FOLDERS = {
     # openai CLIP's own download folder; the Dockerfile moves it to ~/.cache/clip.
     "clip": "models/clip",
     "adetailer": "models/adetailer",
+    # A1111's CLIP interrogator reads its category lists from interrogate/ in its working folder.
+    "interrogate": "interrogate",
+    # BLIP's tokenizer, which transformers reads offline from the Hugging Face cache: laid out
+    # as a Hub download (snapshots/<revision>/, refs/main); hf-home/ is the image's HF_HOME.
+    "bert-base-uncased": "hf-home/hub/models--bert-base-uncased",
 }
+# Folders in the Hugging Face cache's layout -> the Hub repository their URLs must come from.
+HF_REPOS = {"bert-base-uncased": "bert-base-uncased"}
+HF_HOME_PREFIX = "hf-home/"
 # The kind an entry declares must match its folder (the first folder is the default kind's).
 KIND_FOLDERS = {
     "checkpoint": ("Stable-diffusion",),
@@ -79,7 +87,7 @@ KIND_FOLDERS = {
     "embedding": ("embeddings",),
     "upscaler": ("ESRGAN", "RealESRGAN", "SwinIR", "DAT", "ScuNET"),
     "face_restorer": ("Codeformer", "GFPGAN"),
-    "interrogator": ("BLIP", "torch_deepdanbooru", "clip"),
+    "interrogator": ("BLIP", "torch_deepdanbooru", "clip", "interrogate", "bert-base-uncased"),
     "detector": ("adetailer",),
 }
 WEIGHT_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
@@ -149,8 +157,17 @@ class Entry:
         return self.target.split("/", 1)[1]
 
     @property
+    def hf_revision(self) -> str | None:
+        """The Hub commit a Hugging Face cache entry is pinned to (from its URL)."""
+        if self.folder not in HF_REPOS:
+            return None
+        return _hf_url_revision(self.url, HF_REPOS[self.folder], self.filename)
+
+    @property
     def a1111_path(self) -> str:
-        """Path of this file relative to the A1111 directory."""
+        """Path of this file relative to the A1111 directory (hf-home/...: to HF_HOME's parent)."""
+        if self.hf_revision:
+            return f"{FOLDERS[self.folder]}/snapshots/{self.hf_revision}/{self.filename}"
         return f"{FOLDERS[self.folder]}/{self.filename}"
 
     @property
@@ -194,6 +211,14 @@ def log(message: str) -> None:
 # ----------------------------------------------------------------------------- manifest
 
 
+def _hf_url_revision(url: str, repo: str, filename: str) -> str | None:
+    match = re.fullmatch(
+        rf"https://huggingface\.co/{re.escape(repo)}/resolve/([0-9a-f]{{40}})/{re.escape(filename)}",
+        url,
+    )
+    return match.group(1) if match else None
+
+
 def _entry(raw: Any, index: int) -> Entry:
     where = f"files[{index}]"
     if not isinstance(raw, dict):
@@ -218,6 +243,11 @@ def _entry(raw: Any, index: int) -> Entry:
     url = raw.get("url")
     if not isinstance(url, str) or urllib.parse.urlsplit(url).scheme not in ("https", "http"):
         raise ManifestError(f"{where}: url must be an http(s) URL, got {url!r}")
+    if folder in HF_REPOS and not _hf_url_revision(url, HF_REPOS[folder], filename):
+        raise ManifestError(
+            f"{where}: url must be https://huggingface.co/{HF_REPOS[folder]}/resolve/"
+            f"<40-digit commit>/{filename} (the cache is laid out by that commit), got {url!r}"
+        )
     sha = raw.get("sha256")
     marked = raw.get("sha256_unverified", False)
     reason = raw.get("unverified_reason")
@@ -285,6 +315,10 @@ def parse_manifest(data: Any, path: Path | None = None) -> Manifest:
     duplicates = sorted({t for t in targets if targets.count(t) > 1})
     if duplicates:
         raise ManifestError(f"duplicate targets: {duplicates}")
+    for folder in HF_REPOS:
+        revisions = sorted({e.hf_revision for e in entries if e.folder == folder})
+        if len(revisions) > 1:
+            raise ManifestError(f"{folder}: its files must share one Hub commit, got {revisions}")
     title = data.get("title", "")
     checkpoint = data.get("checkpoint")
     if checkpoint is None and not any(e.kind == "checkpoint" for e in entries):
@@ -588,7 +622,7 @@ def _local_extras(manifest: Manifest, local_dir: Path) -> list[tuple[str, Path]]
     """Weight files in the model folder that the manifest does not list."""
     listed = {e.target for e in manifest.entries}
     extras = []
-    for folder in FOLDERS:
+    for folder in (f for f in FOLDERS if f not in HF_REPOS):
         base = local_dir / folder
         if not base.is_dir():
             continue
@@ -666,8 +700,19 @@ def fetch(
             _copy(path, out)
             log(f"{target}: not in the manifest; copied as it is (not verified)")
             report.add(None, out, None, "local-extra")
+    _write_hf_refs(manifest, dest)
     _write_baked(manifest, dest, report)
     return report
+
+
+def _write_hf_refs(manifest: Manifest, dest: Path) -> None:
+    """refs/main, through which transformers finds a snapshot in the cache when offline."""
+    for entry in manifest.entries:
+        snapshot = dest / entry.a1111_path
+        if entry.hf_revision and snapshot.is_file():
+            refs = dest / FOLDERS[entry.folder] / "refs"
+            refs.mkdir(parents=True, exist_ok=True)
+            (refs / "main").write_text(entry.hf_revision, encoding="utf-8")
 
 
 def _write_baked(manifest: Manifest, dest: Path, report: Report) -> None:
@@ -683,11 +728,16 @@ def _write_baked(manifest: Manifest, dest: Path, report: Report) -> None:
     (dest / BAKED_JSON).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
 
-def verify_tree(manifest: Manifest, root: str | os.PathLike) -> list[str]:
-    """Check the manifest's files under an A1111 directory; return the problems found."""
+def verify_tree(
+    manifest: Manifest, root: str | os.PathLike, hf_home: str | os.PathLike | None = None
+) -> list[str]:
+    """Check the manifest's files under an A1111 directory (and HF_HOME, by default its
+    hf-home/); return the problems found."""
     problems = []
     for entry in manifest.entries:
         path = Path(root) / entry.a1111_path
+        if hf_home is not None and entry.a1111_path.startswith(HF_HOME_PREFIX):
+            path = Path(hf_home) / entry.a1111_path.removeprefix(HF_HOME_PREFIX)
         if not path.is_file():
             if not entry.optional:
                 problems.append(f"{entry.target}: missing ({path})")
@@ -721,6 +771,7 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="verify files already in an A1111 directory")
     v.add_argument("--manifest", required=True)
     v.add_argument("--root", required=True)
+    v.add_argument("--hf-home", help="the Hugging Face cache's home (default ROOT/hf-home)")
     return parser
 
 
@@ -742,7 +793,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         manifest = load_manifest(args.manifest)
         if args.command == "verify":
-            problems = verify_tree(manifest, args.root)
+            problems = verify_tree(manifest, args.root, args.hf_home)
             for problem in problems:
                 log(problem)
             return 1 if problems else 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import re
 import subprocess
 import sys
 import threading
@@ -600,12 +601,99 @@ def test_the_project_tools_manifest_pins_every_file():
         "adetailer/hand_yolov8n.pt",
         "adetailer/person_yolov8n-seg.pt",
     } == baked
-    # The interrogators are large: baked only on request (BAKE_INTERROGATORS=1).
+    # The interrogators are large: baked only on request (BAKE_INTERROGATORS=1), with what
+    # "clip" reads besides its weights: BLIP's tokenizer and the four category lists.
     assert {t for t, e in targets.items() if e.optional} == {
         "BLIP/model_base_caption_capfilt_large.pth",
         "clip/ViT-L-14.pt",
         "torch_deepdanbooru/model-resnet_custom_v3.pt",
+        "bert-base-uncased/vocab.txt",
+        "interrogate/artists.txt",
+        "interrogate/flavors.txt",
+        "interrogate/mediums.txt",
+        "interrogate/movements.txt",
     }
+    vocab = targets["bert-base-uncased/vocab.txt"]
+    assert (
+        vocab.a1111_path == f"hf-home/hub/models--bert-base-uncased/snapshots/{BERT_REV}/vocab.txt"
+    )
+    lists = {e.url.rsplit("/", 4)[1] for t, e in targets.items() if t.startswith("interrogate/")}
+    assert len(lists) == 1 and re.fullmatch("[0-9a-f]{40}", lists.pop())  # one pinned commit
     # openai CLIP checks ViT-L-14.pt against the sha256 in its own URL.
     clip = targets["clip/ViT-L-14.pt"]
     assert clip.sha256 in clip.url
+
+
+# ----------------------------------------------------------------------------- interrogators
+
+BERT_REV = "86b5e0934494bd15c9632b12f734a8a67f723594"
+VOCAB = b"[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\na\n"
+ARTISTS = b"an artist\nanother artist\n"
+
+
+def hub_url(revision: str = BERT_REV, file: str = "vocab.txt") -> str:
+    return f"https://huggingface.co/bert-base-uncased/resolve/{revision}/{file}"
+
+
+def interrogator_files(tmp_path: Path) -> tuple[fm.Manifest, Path]:
+    """BLIP's tokenizer and a category list, given in the tools folder (as a build without
+    the network has them)."""
+    local = tmp_path / "tools"
+    (local / "bert-base-uncased").mkdir(parents=True)
+    (local / "bert-base-uncased" / "vocab.txt").write_bytes(VOCAB)
+    (local / "interrogate").mkdir()
+    (local / "interrogate" / "artists.txt").write_bytes(ARTISTS)
+    lists = "https://raw.githubusercontent.com/pharmapsychotic/clip-interrogator/x/artists.txt"
+    m = fm.parse_manifest(
+        {
+            "name": "tools",
+            "files": [
+                entry("bert-base-uncased/vocab.txt", hub_url(), VOCAB),
+                entry("interrogate/artists.txt", lists, ARTISTS),
+            ],
+        }
+    )
+    return m, local
+
+
+def test_blips_tokenizer_is_laid_out_as_a_hub_download_and_the_lists_in_interrogate(tmp_path):
+    m, local = interrogator_files(tmp_path)
+    dest = tmp_path / "out"
+    run_fetch(m, dest, local_dir=local)
+    cache = dest / "hf-home" / "hub" / "models--bert-base-uncased"
+    # transformers, offline, reads refs/main to find the snapshot holding the files.
+    assert (cache / "refs" / "main").read_text() == BERT_REV
+    assert (cache / "snapshots" / BERT_REV / "vocab.txt").read_bytes() == VOCAB
+    assert (dest / "interrogate" / "artists.txt").read_bytes() == ARTISTS
+    assert fm.verify_tree(m, dest) == []
+    # In the image the cache is HF_HOME (/opt/hf-home), not under the A1111 folder.
+    home = tmp_path / "hf-home"
+    problems = fm.verify_tree(m, dest, hf_home=home)
+    assert len(problems) == 1 and "vocab.txt: missing" in problems[0]
+    (dest / "hf-home").rename(home)
+    given = tmp_path / "manifest.json"
+    given.write_text(
+        json.dumps(
+            {"name": "tools", "files": [entry("bert-base-uncased/vocab.txt", hub_url(), VOCAB)]}
+        )
+    )
+    args = ["verify", "--manifest", str(given), "--root", str(dest)]
+    assert fm.main([*args, "--hf-home", str(home)]) == 0
+    assert fm.main(args) == 1  # looked for in ROOT/hf-home
+
+
+def test_a_hub_cache_entry_must_pin_one_commit_of_its_repository(server):
+    for url in (
+        hub_url("main"),  # a branch moves: the snapshot would be named after nothing
+        hub_url(file="other.txt"),  # another file than the target's
+        f"https://huggingface.co/bert-base-cased/resolve/{BERT_REV}/vocab.txt",
+    ):
+        bad = entry("bert-base-uncased/vocab.txt", url, VOCAB)
+        with pytest.raises(fm.ManifestError, match="40-digit commit"):
+            fm.parse_manifest({"name": "tools", "files": [bad]})
+    two = [
+        entry("bert-base-uncased/vocab.txt", hub_url(), VOCAB),
+        entry("bert-base-uncased/config.json", hub_url("1" * 40, "config.json"), b"{}"),
+    ]
+    with pytest.raises(fm.ManifestError, match="one Hub commit"):
+        fm.parse_manifest({"name": "tools", "files": two})
