@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+
 import pytest
 
 from sdworker import model_files
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -49,6 +55,45 @@ def test_each_missing_file_of_clip_interrogation_is_named_with_its_folder(webui,
     assert named in lacking[0].how_to_add(flags)
     folder = path.parents[2] if index == 2 else path.parent  # the cache: snapshots/<rev>/
     assert str(folder) in lacking[0].how_to_add(flags)
+
+
+def _fetch_models():
+    spec = importlib.util.spec_from_file_location("fetch_models", ROOT / "docker/fetch_models.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("fetch_models", module)  # its dataclasses look themselves up there
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("model", ["clip", "deepdanbooru"])
+def test_what_bake_interrogators_lays_out_is_what_the_worker_looks_for(
+    tmp_path, monkeypatch, model
+):
+    """Each optional entry of models/_tools/manifest.json put where the image has it (the
+    Dockerfile moves models/clip to ~/.cache/clip and hf-home/ to HF_HOME): nothing missing."""
+    fm = _fetch_models()
+    tools = fm.load_manifest(ROOT / "models/_tools/manifest.json")
+    webui, home, clip = tmp_path / "webui", tmp_path / "hf-home", tmp_path / "cache/clip"
+    moved = {"models/clip/": clip, fm.HF_HOME_PREFIX: home}
+    for entry in (e for e in tools.entries if e.optional):
+        path = webui / entry.a1111_path
+        for prefix, place in moved.items():
+            if entry.a1111_path.startswith(prefix):
+                path = place / entry.a1111_path.removeprefix(prefix)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    monkeypatch.setenv("HF_HOME", str(home))
+    flags = model_files.interrogator_folders(
+        {"data_dir": str(webui), "clip_models_path": str(clip)}
+    )
+    assert model_files.missing(model_files.INTERROGATORS[model], flags) == []
+    # and each file counts: without it the worker refuses (any one category list will do)
+    named = [p for p in tmp_path.rglob("*") if p.is_file() and p.parent.name != "interrogate"]
+    for path in named:
+        needed = any(path.name in w.file for w in model_files.INTERROGATORS[model])
+        path.rename(path.with_name("aside"))
+        assert bool(model_files.missing(model_files.INTERROGATORS[model], flags)) == needed, path
+        path.with_name("aside").rename(path)
 
 
 def test_without_a_clip_models_path_openai_clips_own_cache_is_where_it_looks(tmp_path):

@@ -127,7 +127,8 @@ def check_interrogator(model: str, catalog: Catalog) -> None:
     lacking = model_files.missing(model_files.INTERROGATORS[model], flags)
     if lacking:
         effect = "caption '<error>'" if model == "clip" else "fail with an IndexError"
-        raise _no_weights("model", f"interrogator '{model}'", effect, lacking, flags)
+        baked = " Images built with --build-arg BAKE_INTERROGATORS=1 have them all."
+        raise _no_weights("model", f"interrogator '{model}'", effect, lacking, flags, baked)
 
 
 def _no_weights(

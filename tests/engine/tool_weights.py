@@ -23,7 +23,14 @@ the way A1111 or ADetailer loads it before it is kept:
   (docker/a1111-scripts), pinned by THREADS_SCRIPT_SHA256.
 
 Not made, so that the worker's refusals stay testable: SwinIR, ESRGAN_4x, the Anime6B R-ESRGAN,
-DAT, ScuNET, LDSR, the interrogators (BLIP, CLIP, DeepDanbooru).
+DAT, ScuNET, LDSR, the interrogators (BLIP, CLIP, DeepDanbooru). A test that needs DeepDanbooru
+makes it for its own time (644 MB):
+
+    python tool_weights.py --webui WEBUI_DIR --deepdanbooru TARGET
+
+A1111's own DeepDanbooruModel with random weights and TAGS synthetic tag names, saved as the
+published file is (a state dict with its "tags" list). CLIP's ViT-L-14.pt cannot be made: openai
+CLIP checks its sha256 and downloads the real one when it differs.
 """
 
 from __future__ import annotations
@@ -219,6 +226,25 @@ def write_yolo(webui: Path) -> None:
 # --------------------------------------------------------------------------- A1111 script
 
 
+# --------------------------------------------------------------------------- DeepDanbooru
+
+# The published model's tag count (its last layer's width).
+TAGS = 9176
+
+
+def write_deepdanbooru(webui: Path, target: Path) -> None:
+    import torch
+
+    _a1111_safe(webui)  # A1111 on sys.path
+    from modules import deepbooru_model
+
+    torch.manual_seed(SEED)
+    model = deepbooru_model.DeepDanbooruModel()
+    state = dict(model.state_dict())
+    state["tags"] = [f"tag_{i:05d}" for i in range(TAGS)]
+    _save(state, target, webui)
+
+
 def install_threads_script(webui: Path) -> None:
     digest = hashlib.sha256(THREADS_SCRIPT.read_bytes()).hexdigest()
     if digest != THREADS_SCRIPT_SHA256:
@@ -232,8 +258,12 @@ def install_threads_script(webui: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--webui", type=Path, required=True)
-    parser.add_argument("--hf-home", type=Path, required=True)
+    parser.add_argument("--hf-home", type=Path)
+    parser.add_argument("--deepdanbooru", type=Path, help="make only this DeepDanbooru file")
     args = parser.parse_args()
+    if args.deepdanbooru:
+        write_deepdanbooru(args.webui, args.deepdanbooru)
+        return
     # ultralytics writes its settings file at import unless told where: not in $HOME.
     os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="yolo-config-"))
     install_threads_script(args.webui)

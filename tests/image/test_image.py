@@ -37,7 +37,7 @@ from pathlib import Path
 import pytest
 
 from tests.bake import load_bake, resolve
-from tests.helpers import check_output, safetensors_bytes
+from tests.helpers import check_output, png_b64, safetensors_bytes
 from tests.image.context import DOCKER, copy_repository, run_docker
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,6 +82,14 @@ EXTRA_EMBEDDING = b"an unlisted embedding, copied as it is"
 # network has them; the optional (interrogator) entry is not baked without BAKE_INTERROGATORS=1.
 UPSCALER = b"an R-ESRGAN stand-in"
 DETECTOR = b"an ADetailer detector stand-in"
+# The interrogators' files: BLIP from the server (optional, so only in the image built with
+# BAKE_INTERROGATORS=1: the GPU one here); BLIP's tokenizer and a category list given in the
+# context (a file given is baked whatever the argument).
+BLIP = b"a BLIP stand-in"
+BERT_REV = "86b5e0934494bd15c9632b12f734a8a67f723594"
+VOCAB = b"[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n"
+ARTISTS = b"an artist\n"
+HF_CACHE = "/opt/hf-home/hub/models--bert-base-uncased"
 
 
 def docker(*args: str, timeout: float = 900, check: bool = True, **kw):
@@ -141,25 +149,32 @@ def make_context(dest: Path, ckpt_url: str) -> None:
         ]
     }
     (dest / "docker" / "controlnet-annotators.json").write_text(json.dumps(annotators))
-    make_tools(dest / "models" / "_tools")
+    make_tools(dest / "models" / "_tools", ckpt_url.rsplit("/", 1)[0] + "/blip.pth")
 
 
-def make_tools(tools: Path) -> None:
+def make_tools(tools: Path, blip_url: str) -> None:
+    never = "https://example.invalid/never-downloaded"
     files = {
-        "RealESRGAN/RealESRGAN_x4plus.pth": UPSCALER,
-        "adetailer/face_yolov8n.pt": DETECTOR,
+        "RealESRGAN/RealESRGAN_x4plus.pth": (UPSCALER, never, False),
+        "adetailer/face_yolov8n.pt": (DETECTOR, never, False),
+        "bert-base-uncased/vocab.txt": (
+            VOCAB,
+            f"https://huggingface.co/bert-base-uncased/resolve/{BERT_REV}/vocab.txt",
+            True,
+        ),
+        "interrogate/artists.txt": (ARTISTS, never, True),
     }
     entries = []
-    for target, data in files.items():
+    for target, (data, url, optional) in files.items():
         (tools / target).parent.mkdir(parents=True, exist_ok=True)
         (tools / target).write_bytes(data)
-        url = "https://example.invalid/never-downloaded"
-        entries.append({"target": target, "url": url, "sha256": hashlib.sha256(data).hexdigest()})
+        digest = hashlib.sha256(data).hexdigest()
+        entries.append({"target": target, "url": url, "sha256": digest, "optional": optional})
     entries.append(
         {
             "target": "BLIP/model_base_caption_capfilt_large.pth",
-            "url": "https://example.invalid/only-with-BAKE_INTERROGATORS",
-            "sha256": "0" * 64,
+            "url": blip_url,
+            "sha256": hashlib.sha256(BLIP).hexdigest(),
             "optional": True,
         }
     )
@@ -186,6 +201,7 @@ def images(tmp_path_factory):
     served = tmp_path_factory.mktemp("served")
     (served / "ckpt.safetensors").write_bytes(CKPT)
     (served / "annotator.pth").write_bytes(ANNOTATOR)
+    (served / "blip.pth").write_bytes(BLIP)
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), partial(QuietFiles, directory=str(served)))
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     try:
@@ -205,7 +221,8 @@ def images(tmp_path_factory):
             f"MODEL_NAME={MODEL}",
         ]
         tags = {"gpu": f"{TAG}:gpu", "cpu": f"{TAG}:cpu"}
-        docker("build", *common, "-t", tags["gpu"], str(context))
+        interrogators = ["--build-arg", "BAKE_INTERROGATORS=1"]
+        docker("build", *common, *interrogators, "-t", tags["gpu"], str(context))
         cpu_args = [f"--build-arg={k}={v}" for k, v in cpu_target_args().items()]
         docker("build", *common, *cpu_args, "-t", tags["cpu"], str(context))
         yield tags
@@ -342,6 +359,8 @@ def test_the_tools_stage_baked_its_files_where_a1111_and_adetailer_look(worker):
     assert baked == {
         "models/RealESRGAN/RealESRGAN_x4plus.pth": "local",
         "models/adetailer/face_yolov8n.pt": "local",
+        f"hf-home/hub/models--bert-base-uncased/snapshots/{BERT_REV}/vocab.txt": "local",
+        "interrogate/artists.txt": "local",
     }
     listing = worker.exec(
         "sha256sum",
@@ -350,12 +369,38 @@ def test_the_tools_stage_baked_its_files_where_a1111_and_adetailer_look(worker):
     )
     digests = [line.split()[0] for line in listing.stdout.decode().splitlines()]
     assert digests == [hashlib.sha256(b).hexdigest() for b in (UPSCALER, DETECTOR)]
+    # Built without BAKE_INTERROGATORS=1: the optional BLIP file that was not given is not here.
     assert worker.exec("test", "-e", "/stable-diffusion-webui/models/BLIP").returncode != 0
     # The model's own record is untouched by the tools stage.
     assert worker.exec("test", "-f", "/stable-diffusion-webui/baked-model.txt").returncode == 0
     # ...and the A1111 script that keeps torch's thread count is in A1111's scripts folder.
     script = "/stable-diffusion-webui/scripts/sdworker_torch_threads.py"
     assert worker.exec("test", "-f", script).returncode == 0
+
+
+def test_blips_tokenizer_is_in_the_hugging_face_cache_and_the_worker_finds_it(worker):
+    assert worker.exec("cat", f"{HF_CACHE}/refs/main").stdout.decode() == BERT_REV
+    vocab = worker.exec("cat", f"{HF_CACHE}/snapshots/{BERT_REV}/vocab.txt").stdout
+    assert vocab == VOCAB
+    lists = worker.exec("cat", "/stable-diffusion-webui/interrogate/artists.txt").stdout
+    assert lists == ARTISTS
+    # The worker looks where A1111 does (HF_HOME, its working folder): only the weights lack.
+    job = {"input": {"api": "interrogate", "image": png_b64(16, 16), "model": "clip"}}
+    body = worker.runsync(json.dumps(job).encode())
+    assert body["status"] == "FAILED", body
+    error = body["error"]
+    assert "model_base_caption_capfilt_large.pth" in error and "ViT-L-14.pt" in error
+    assert "vocab.txt" not in error and "artists.txt" not in error
+
+
+def test_the_image_built_with_bake_interrogators_has_the_interrogators(images):
+    blip = "/stable-diffusion-webui/models/BLIP/model_base_caption_capfilt_large.pth"
+    listing = docker(
+        "run", "--rm", "--network", "none", "--entrypoint", "sha256sum", images["gpu"], blip,
+        f"{HF_CACHE}/snapshots/{BERT_REV}/vocab.txt",
+    )  # fmt: skip
+    digests = [line.split()[0] for line in listing.stdout.splitlines()]
+    assert digests == [hashlib.sha256(b).hexdigest() for b in (BLIP, VOCAB)]
 
 
 def test_the_annotators_stage_fetched_checked_and_placed_controlnets_files(worker):
