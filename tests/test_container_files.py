@@ -147,8 +147,9 @@ def test_dockerfile_stages_in_cache_friendly_order(dockerfile):
     assert [c.split()[0] for c in copies[:-2]] == ["--from=webui"] * 3 + [
         "--from=controlnet-annotators",
         "--from=models",
-        "--from=tools",
-        "--from=tools",
+        "--from=tools",  # the A1111 folder's part
+        "--from=tools",  # openai CLIP's cache
+        "--from=tools",  # the Hugging Face cache's part (BLIP's tokenizer)
         "--from=handler-deps",
     ]
     assert copies[-2] == "docker/a1111-scripts/ /stable-diffusion-webui/scripts/"
