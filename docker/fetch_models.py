@@ -17,7 +17,10 @@ downloaded from, which A1111 folder it goes to, and its sha256. This script
   models/ControlNet and embeddings, plus baked-model.txt (the checkpoint A1111 starts with) and
   baked-model.json (what was baked, with every digest). A tools manifest (models/_tools: no
   checkpoint) lays out upscaler, face-restoration, interrogator and ADetailer weights the same
-  way, recorded in baked-tools.json; its large optional entries need --include-optional.
+  way, recorded in baked-tools.json; its large optional entries need --include-optional. A
+  Hugging Face cache entry (BLIP's tokenizer) goes to hf-home/hub/models--<repo>/ as a Hub
+  download of the commit its URL names (snapshots/<commit>/<file> and refs/main), for the
+  image to copy into its HF_HOME.
 
 Used by the Dockerfile's download stage and by the tests:
 
