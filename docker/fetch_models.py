@@ -709,13 +709,16 @@ def fetch(
 
 
 def _write_hf_refs(manifest: Manifest, dest: Path) -> None:
-    """refs/main, through which transformers finds a snapshot in the cache when offline."""
+    """refs/main, through which transformers finds a snapshot in the cache when offline, and
+    the cache's format version (without it, offline transformers warns that the cache is
+    outdated and that every from_pretrained() will likely fail)."""
     for entry in manifest.entries:
         snapshot = dest / entry.a1111_path
         if entry.hf_revision and snapshot.is_file():
             refs = dest / FOLDERS[entry.folder] / "refs"
             refs.mkdir(parents=True, exist_ok=True)
             (refs / "main").write_text(entry.hf_revision, encoding="utf-8")
+            (refs.parents[1] / "version.txt").write_text("1", encoding="utf-8")
 
 
 def _write_baked(manifest: Manifest, dest: Path, report: Report) -> None:

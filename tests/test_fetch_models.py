@@ -663,6 +663,7 @@ def test_blips_tokenizer_is_laid_out_as_a_hub_download_and_the_lists_in_interrog
     cache = dest / "hf-home" / "hub" / "models--bert-base-uncased"
     # transformers, offline, reads refs/main to find the snapshot holding the files.
     assert (cache / "refs" / "main").read_text() == BERT_REV
+    assert (cache.parent / "version.txt").read_text() == "1"  # the format transformers writes
     assert (cache / "snapshots" / BERT_REV / "vocab.txt").read_bytes() == VOCAB
     assert (dest / "interrogate" / "artists.txt").read_bytes() == ARTISTS
     assert fm.verify_tree(m, dest) == []

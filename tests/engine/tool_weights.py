@@ -235,7 +235,11 @@ TAGS = 9176
 def write_deepdanbooru(webui: Path, target: Path) -> None:
     import torch
 
+    import sys
+
     _a1111_safe(webui)  # A1111 on sys.path
+    # Its import reaches modules.shared, which parses sys.argv as A1111's command line.
+    sys.argv[1:] = []
     from modules import deepbooru_model
 
     torch.manual_seed(SEED)
