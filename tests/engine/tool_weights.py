@@ -233,9 +233,9 @@ TAGS = 9176
 
 
 def write_deepdanbooru(webui: Path, target: Path) -> None:
-    import torch
-
     import sys
+
+    import torch
 
     _a1111_safe(webui)  # A1111 on sys.path
     # Its import reaches modules.shared, which parses sys.argv as A1111's command line.

@@ -36,7 +36,8 @@ LISTS = ("artists", "flavors", "mediums", "movements")
 # BLIP's loader, as A1111 calls it (with the same stand-in for fairscale, which it does not need).
 LOAD_TOKENIZER = """
 import json, sys
-sys.modules["fairscale.nn.checkpoint.checkpoint_activations"] = type("F", (), {"checkpoint_wrapper": None})
+fake = type("FakeFairscale", (), {"checkpoint_wrapper": None})
+sys.modules["fairscale.nn.checkpoint.checkpoint_activations"] = fake
 from models.blip import init_tokenizer
 t = init_tokenizer()
 print(json.dumps({"tokens": t.tokenize("A red Lighthouse"), "bos": t.bos_token_id,
