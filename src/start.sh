@@ -229,6 +229,9 @@ link_volume_models() {
         "models/Codeformer|Codeformer codeformer CodeFormer"
         "models/GFPGAN|GFPGAN gfpgan"
         "models/adetailer|adetailer ADetailer"
+        "models/BLIP|BLIP blip"
+        "models/torch_deepdanbooru|torch_deepdanbooru deepdanbooru"
+        "clip|clip CLIP"
     )
     local mapping dest names name canonical link
     for mapping in "${mappings[@]}"; do
@@ -236,9 +239,14 @@ link_volume_models() {
         canonical=${names%% *}
         for name in $names; do
             [ -d "$MODELS_VOLUME_DIR/$name" ] || continue
+            if [ "$dest" = clip ]; then
+                # openai CLIP takes ViT-L-14.pt from its own cache only (A1111 gives no path).
+                link_volume_files "$MODELS_VOLUME_DIR/$name" "${HOME:-/root}/.cache/clip" .pt
+                continue
+            fi
             mkdir -p "$WEBUI_DIR/$dest"
             if [ "$dest" = models/adetailer ]; then
-                link_volume_files "$MODELS_VOLUME_DIR/$name" "$dest" .pt
+                link_volume_files "$MODELS_VOLUME_DIR/$name" "$WEBUI_DIR/$dest" .pt
                 continue
             fi
             if [ "$name" = "$canonical" ]; then link=runpod-volume; else link=runpod-volume-$name; fi
@@ -248,17 +256,18 @@ link_volume_models() {
     done
 }
 
-# ADetailer lists its models with Python 3.10's rglob, which does not enter a linked folder:
-# each file is linked instead (a baked file of the same name is kept).
+# ADetailer lists its models with Python 3.10's rglob, which does not enter a linked folder, and
+# openai CLIP opens one path: each file is linked instead (a baked file of the same name is kept).
 link_volume_files() {
     local source=$1 dest=$2 suffix=$3 file
+    mkdir -p "$dest"
     for file in "$source"/*"$suffix"; do
         [ -f "$file" ] || continue
-        if [ -e "$WEBUI_DIR/$dest/${file##*/}" ] && [ ! -L "$WEBUI_DIR/$dest/${file##*/}" ]; then
+        if [ -e "$dest/${file##*/}" ] && [ ! -L "$dest/${file##*/}" ]; then
             log "network volume: $file not linked: $dest has a baked file of that name"
             continue
         fi
-        ln -sfn "$file" "$WEBUI_DIR/$dest/${file##*/}"
+        ln -sfn "$file" "$dest/${file##*/}"
         log "network volume: $file -> $dest/${file##*/}"
     done
 }

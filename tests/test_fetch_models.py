@@ -600,18 +600,18 @@ def test_the_project_tools_manifest_pins_every_file():
         "adetailer/face_yolov8n.pt",
         "adetailer/hand_yolov8n.pt",
         "adetailer/person_yolov8n-seg.pt",
-    } == baked
-    # The interrogators are large: baked only on request (BAKE_INTERROGATORS=1), with what
-    # "clip" reads besides its weights: BLIP's tokenizer and the four category lists.
-    assert {t for t, e in targets.items() if e.optional} == {
-        "BLIP/model_base_caption_capfilt_large.pth",
-        "clip/ViT-L-14.pt",
-        "torch_deepdanbooru/model-resnet_custom_v3.pt",
+        # what "clip" reads besides its weights (2 MB): BLIP's tokenizer, the category lists
         "bert-base-uncased/vocab.txt",
         "interrogate/artists.txt",
         "interrogate/flavors.txt",
         "interrogate/mediums.txt",
         "interrogate/movements.txt",
+    } == baked
+    # The interrogators' weights are large: baked only on request (BAKE_INTERROGATORS=1).
+    assert {t for t, e in targets.items() if e.optional} == {
+        "BLIP/model_base_caption_capfilt_large.pth",
+        "clip/ViT-L-14.pt",
+        "torch_deepdanbooru/model-resnet_custom_v3.pt",
     }
     vocab = targets["bert-base-uncased/vocab.txt"]
     assert (

@@ -66,16 +66,16 @@ def _fetch_models():
 
 
 @pytest.mark.parametrize("model", ["clip", "deepdanbooru"])
-def test_what_bake_interrogators_lays_out_is_what_the_worker_looks_for(
+def test_the_interrogator_files_the_image_lays_out_are_what_the_worker_looks_for(
     tmp_path, monkeypatch, model
 ):
-    """Each optional entry of models/_tools/manifest.json put where the image has it (the
+    """Each interrogator entry of models/_tools/manifest.json put where the image has it (the
     Dockerfile moves models/clip to ~/.cache/clip and hf-home/ to HF_HOME): nothing missing."""
     fm = _fetch_models()
     tools = fm.load_manifest(ROOT / "models/_tools/manifest.json")
     webui, home, clip = tmp_path / "webui", tmp_path / "hf-home", tmp_path / "cache/clip"
     moved = {"models/clip/": clip, fm.HF_HOME_PREFIX: home}
-    for entry in (e for e in tools.entries if e.optional):
+    for entry in (e for e in tools.entries if e.kind == "interrogator"):
         path = webui / entry.a1111_path
         for prefix, place in moved.items():
             if entry.a1111_path.startswith(prefix):

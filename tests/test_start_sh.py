@@ -732,3 +732,36 @@ def test_network_volume_upscalers_restorers_and_detectors_are_linked_where_a1111
     assert hand.is_symlink() and hand.read_bytes() == b"from the volume"
     assert not baked.is_symlink() and baked.read_bytes() == b"baked"
     assert "face_yolov8n.pt not linked" in run.output
+
+
+def test_network_volume_interrogators_are_linked_where_a1111_and_openai_clip_look(
+    start_sh, fake_webui, tmp_path, standin_port
+):
+    volume = tmp_path / "runpod-volume" / "models"
+    for folder, file in (
+        ("BLIP", "model_base_caption_capfilt_large.pth"),
+        ("deepdanbooru", "model-resnet_custom_v3.pt"),
+        ("CLIP", "ViT-L-14.pt"),
+    ):
+        (volume / folder).mkdir(parents=True)
+        (volume / folder / file).write_bytes(b"from the volume")
+    home = tmp_path / "home"
+    run = start_sh(
+        WEBUI_DIR=fake_webui,
+        WEBUI_PYTHON=PY,
+        WEBUI_URL=f"http://127.0.0.1:{standin_port}",
+        RECORD_FILE=tmp_path / "launch.json",
+        MODELS_VOLUME_DIR=volume,
+        HOME=home,
+        HANDLER=gated(tmp_path, "true"),
+    )
+    assert run.wait_exit(20) == 0, run.output
+    # A1111 walks these folders following links (modelloader.load_models).
+    blip = fake_webui / "models/BLIP/runpod-volume"
+    assert blip.is_symlink() and blip.resolve() == (volume / "BLIP").resolve()
+    danbooru = fake_webui / "models/torch_deepdanbooru/runpod-volume-deepdanbooru"
+    assert danbooru.is_symlink() and (danbooru / "model-resnet_custom_v3.pt").is_file()
+    # openai CLIP opens <its cache>/ViT-L-14.pt and nothing else: the file itself is linked.
+    clip = home / ".cache/clip/ViT-L-14.pt"
+    assert clip.is_symlink() and clip.read_bytes() == b"from the volume"
+    assert not (fake_webui / "clip").exists()

@@ -83,8 +83,8 @@ EXTRA_EMBEDDING = b"an unlisted embedding, copied as it is"
 UPSCALER = b"an R-ESRGAN stand-in"
 DETECTOR = b"an ADetailer detector stand-in"
 # The interrogators' files: BLIP from the server (optional, so only in the image built with
-# BAKE_INTERROGATORS=1: the GPU one here); BLIP's tokenizer and a category list given in the
-# context (a file given is baked whatever the argument).
+# BAKE_INTERROGATORS=1: the GPU one here); BLIP's tokenizer and a category list, baked in every
+# image, given in the context.
 BLIP = b"a BLIP stand-in"
 BERT_REV = "86b5e0934494bd15c9632b12f734a8a67f723594"
 VOCAB = b"[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n"
@@ -160,9 +160,9 @@ def make_tools(tools: Path, blip_url: str) -> None:
         "bert-base-uncased/vocab.txt": (
             VOCAB,
             f"https://huggingface.co/bert-base-uncased/resolve/{BERT_REV}/vocab.txt",
-            True,
+            False,
         ),
-        "interrogate/artists.txt": (ARTISTS, never, True),
+        "interrogate/artists.txt": (ARTISTS, never, False),
     }
     entries = []
     for target, (data, url, optional) in files.items():

@@ -5,7 +5,8 @@ offline), CLIP's ViT-L-14.pt and the category lists. The real files cannot be do
 and CLIP's cannot be faked (openai CLIP checks its sha256), so: the tokenizer is laid out by
 docker/fetch_models.py from a vocabulary made here, and BLIP's own loader reads it offline; with
 everything but ViT-L-14.pt in place the worker refuses naming that file alone. `deepdanbooru`
-runs end to end with a random-weight model of A1111's own architecture.
+runs end to end with a random-weight model of A1111's own architecture, in its folder and from
+the network volume through start.sh's link.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
+from tests.engine.launch import RealWorker
 from tests.helpers import png_b64
 from tests.real.test_real_refusals import refused
 
@@ -125,27 +125,62 @@ def test_clip_with_everything_but_openai_clips_file_is_refused_naming_that_file(
     assert "BAKE_INTERROGATORS=1" in error
 
 
-@pytest.fixture
-def deepdanbooru(real):
-    target = Path(real.engine) / "webui" / "models" / "torch_deepdanbooru"
-    target /= "model-resnet_custom_v3.pt"
-    python = Path(real.engine) / "venv" / "bin" / "python"
-    command = [python, TOOL_WEIGHTS, "--webui", Path(real.engine) / "webui"]
-    subprocess.run([*command, "--deepdanbooru", target], check=True, timeout=600)
+DANBOORU_FILE = "model-resnet_custom_v3.pt"
+DANBOORU_JOB = {
+    "api": "interrogate",
+    "image": png_b64(64, 64, (200, 40, 40)),
+    "model": "deepdanbooru",
+}
+
+
+def make_deepdanbooru(engine: Path, target: Path) -> None:
+    python = engine / "venv" / "bin" / "python"
+    command = [python, TOOL_WEIGHTS, "--webui", engine / "webui", "--deepdanbooru", target]
+    subprocess.run(command, check=True, timeout=600)
+
+
+@contextlib.contextmanager
+def removed_after(*paths: Path):
     try:
-        yield target
+        yield
     finally:
-        target.unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            target.parent.rmdir()
+        for path in paths:
+            path.unlink(missing_ok=True)
+            with contextlib.suppress(OSError):
+                path.parent.rmdir()
 
 
-def test_deepdanbooru_tags_an_image_once_its_file_is_in_its_folder(real, deepdanbooru):
-    answer = real.runsync(
-        {"api": "interrogate", "image": png_b64(64, 64, (200, 40, 40)), "model": "deepdanbooru"}
-    )
+def assert_tagged(answer: dict) -> None:
     assert answer["status"] == "COMPLETED", answer
     tags = answer["output"]["caption"].split(", ")
     # A random model's scores sit around 0.5 (A1111's threshold): many of its synthetic tags.
     assert len(tags) > 100 and all(tag.startswith("tag ") for tag in tags)
     assert len(set(tags)) == len(tags)
+
+
+def test_deepdanbooru_tags_an_image_once_its_file_is_in_its_folder(real):
+    target = Path(real.engine) / "webui" / "models" / "torch_deepdanbooru" / DANBOORU_FILE
+    make_deepdanbooru(Path(real.engine), target)
+    with removed_after(target):
+        assert_tagged(real.runsync(DANBOORU_JOB))
+
+
+def test_deepdanbooru_on_the_network_volume_is_linked_by_start_sh_and_used(
+    engine_session, tmp_path
+):
+    """An image built without BAKE_INTERROGATORS=1, the weights on the volume: A1111 finds the
+    file through start.sh's link (a fresh A1111, which has no DeepDanbooru loaded yet)."""
+    volume = tmp_path / "volume"
+    make_deepdanbooru(engine_session.root, volume / "deepdanbooru" / DANBOORU_FILE)
+    link = engine_session.root / "webui" / "models" / "torch_deepdanbooru"
+    link /= "runpod-volume-deepdanbooru"
+    engine_session.stop()  # one real A1111 at a time; the next test gets a fresh one
+    worker = RealWorker(engine_session.root, tmp_path / "run", MODELS_VOLUME_DIR=str(volume))
+    with removed_after(link, volume / "deepdanbooru" / DANBOORU_FILE):
+        try:
+            worker.start()
+            answer = worker.runsync(DANBOORU_JOB)
+        finally:
+            worker.stop()
+        assert link.is_symlink()
+    assert_tagged(answer)
