@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import sys
 
+import pytest
+
+from sdworker import model_files
 from tests.engine import build, tool_weights
 
 
@@ -25,3 +29,28 @@ def test_the_r_esrgan_layout_is_basicsrs_x4plus():
     assert keys["conv_first.weight"] == (64, 3, 3, 3)
     assert keys["body.22.rdb3.conv5.weight"] == (64, 192, 3, 3)
     assert keys["conv_last.weight"] == (3, 64, 3, 3)
+
+
+def test_the_esrgan_4x_layout_is_the_original_esrgans():
+    keys = tool_weights.esrgan_old_keys()
+    # KAIR's ESRGAN.pth: the same 702 tensors as x4plus, named after one nn.Sequential.
+    assert len(keys) == 702
+    assert keys["model.0.weight"] == (64, 3, 3, 3)
+    assert keys["model.1.sub.0.RDB1.conv1.0.weight"] == (32, 64, 3, 3)
+    assert keys["model.1.sub.22.RDB3.conv5.0.weight"] == (64, 192, 3, 3)
+    assert keys["model.1.sub.23.weight"] == (64, 64, 3, 3)
+    assert keys["model.10.weight"] == (3, 64, 3, 3)
+    assert {k.split(".")[1] for k in keys} == {"0", "1", "3", "6", "8", "10"}
+
+
+def test_the_upscalers_it_makes_on_demand_are_ones_the_worker_checks():
+    for name in tool_weights.UPSCALERS:
+        assert name in model_files.UPSCALERS
+
+
+def test_an_upscaler_is_made_only_with_somewhere_to_put_it(monkeypatch, capsys):
+    argv = ["tool_weights.py", "--webui", "/nowhere", "--upscaler", "SwinIR 4x"]
+    monkeypatch.setattr(sys, "argv", argv)
+    with pytest.raises(SystemExit) as stop:
+        tool_weights.main()
+    assert stop.value.code == 2 and "--upscaler needs --out" in capsys.readouterr().err

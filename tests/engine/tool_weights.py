@@ -23,8 +23,21 @@ the way A1111 or ADetailer loads it before it is kept:
   (docker/a1111-scripts), pinned by THREADS_SCRIPT_SHA256.
 
 Not made, so that the worker's refusals stay testable: SwinIR, ESRGAN_4x, the Anime6B R-ESRGAN,
-DAT, ScuNET, LDSR, the interrogators (BLIP, CLIP, DeepDanbooru). A test that needs DeepDanbooru
-makes it for its own time (644 MB):
+DAT, ScuNET, LDSR, the interrogators (BLIP, CLIP, DeepDanbooru). A test that needs one of the
+other three baked upscalers makes its file for its own time:
+
+    python tool_weights.py --webui WEBUI_DIR --upscaler NAME --out TARGET
+
+- 'R-ESRGAN 4x+ Anime6B' (RealESRGAN_x4plus_anime_6B.pth, 18 MB): RRDBNet with 6 blocks, in
+  basicsr's layout;
+- 'ESRGAN_4x' (KAIR's ESRGAN.pth, 67 MB): RRDBNet with 23 blocks, a bare state dict in the
+  original ESRGAN layout (`model.N`, `model.1.sub.N.RDBk.convM.0`);
+- 'SwinIR 4x' (003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth, 142 MB): spandrel's SwinIR
+  built as SwinIR-L (embed_dim 240, 9 layers of 6 blocks, 8 heads, window 8, img_size 64,
+  nearest+conv, 3conv), under "params_ema".
+Each passes A1111's safe-unpickler check and is kept only if spandrel loads it as the
+architecture A1111 asks for (ESRGAN, SwinIR) with the file's shape, at scale 4, and upscales a
+16x16 image to 64x64. A test that needs DeepDanbooru makes it for its own time (644 MB):
 
     python tool_weights.py --webui WEBUI_DIR --deepdanbooru TARGET
 
@@ -124,6 +137,23 @@ def write_realesrgan(webui: Path) -> None:
     _save({"params_ema": state}, target, webui)
     loaded = ModelLoader().load_from_file(str(target))
     assert (loaded.architecture, loaded.scale) == ("ESRGAN", 4), (loaded.architecture, loaded.scale)
+
+
+def esrgan_old_keys(blocks: int = 23) -> dict[str, tuple]:
+    """The same network in the original ESRGAN repository's layout (KAIR's ESRGAN.pth): one
+    nn.Sequential, `model.N`, the trunk's RRDBs under `model.1.sub`."""
+    layers = {"conv_first": "model.0", "conv_body": f"model.1.sub.{blocks}", "conv_up1": "model.3"}
+    layers |= {"conv_up2": "model.6", "conv_hr": "model.8", "conv_last": "model.10"}
+    keys = {}
+    for key, shape in rrdbnet_x4plus_keys(blocks).items():
+        layer, kind = key.rsplit(".", 1)
+        if layer.startswith("body."):
+            _, block, rdb, conv = layer.split(".")
+            old = f"model.1.sub.{block}.RDB{rdb[3:]}.{conv}.0"
+        else:
+            old = layers[layer]
+        keys[f"{old}.{kind}"] = shape
+    return keys
 
 
 # --------------------------------------------------------------------------- face restoration
@@ -249,6 +279,84 @@ def write_deepdanbooru(webui: Path, target: Path) -> None:
     _save(state, target, webui)
 
 
+# --------------------------------------------------------------------------- upscalers on demand
+
+
+def _random_state(keys: dict[str, tuple]) -> dict:
+    import torch
+
+    generator = torch.Generator().manual_seed(SEED)
+    return _randomise({k: torch.empty(s) for k, s in keys.items()}, generator)
+
+
+def anime6b_file() -> dict:
+    """RealESRGAN_x4plus_anime_6B.pth: RRDBNet with 6 blocks, in basicsr's layout."""
+    return {"params_ema": _random_state(rrdbnet_x4plus_keys(blocks=6))}
+
+
+def esrgan_4x_file() -> dict:
+    """KAIR's ESRGAN.pth: a bare state dict in the old layout."""
+    return _random_state(esrgan_old_keys())
+
+
+def swinir_4x_file() -> dict:
+    """003_realSR_BSRGAN_DFOWMFC_s64w8_SwinIR-L_x4_GAN.pth: SwinIR-L as SwinIR's own test script
+    builds it for that file, with the network's own initialisation, under "params_ema"."""
+    import torch
+    from spandrel.architectures.SwinIR.arch.SwinIR import SwinIR
+
+    torch.manual_seed(SEED)
+    model = SwinIR(
+        upscale=4,
+        img_size=64,
+        window_size=8,
+        img_range=1.0,
+        depths=[6] * 9,
+        embed_dim=240,
+        num_heads=[8] * 9,
+        mlp_ratio=2,
+        upsampler="nearest+conv",
+        resi_connection="3conv",
+    )
+    return {"params_ema": model.state_dict()}
+
+
+# name -> (its file's contents, the architecture and tags spandrel must see in it)
+UPSCALERS = {
+    "R-ESRGAN 4x+ Anime6B": (anime6b_file, "ESRGAN", {"64nf", "6nb"}),
+    "ESRGAN_4x": (esrgan_4x_file, "ESRGAN", {"64nf", "23nb"}),
+    "SwinIR 4x": (swinir_4x_file, "SwinIR", {"large", "s64w8", "240dim", "3conv"}),
+}
+
+
+def write_upscaler(webui: Path, name: str, target: Path) -> None:
+    """One upscaler's file, kept only if spandrel loads it as A1111 expects and it upscales 4x."""
+    make, architecture, tags = UPSCALERS[name]
+    state = make()
+    _save(state, target, webui)
+    try:
+        _check_upscaler(target, architecture, tags, state.get("params_ema", state))
+    except BaseException:
+        target.unlink()
+        raise
+
+
+def _check_upscaler(target: Path, architecture: str, tags: set, state: dict) -> None:
+    import torch
+    from spandrel import ModelLoader
+
+    loaded = ModelLoader().load_from_file(str(target))
+    seen = (loaded.architecture, loaded.scale, set(loaded.tags) >= tags)
+    assert seen == (architecture, 4, True), (target, seen, loaded.tags)
+    # spandrel converts other layouts to its own: the same keys mean the file's took no converting
+    # for SwinIR and the old ESRGAN layout, and a complete conversion for basicsr's.
+    assert len(loaded.model.state_dict()) == len(state), (target, len(state))
+    with torch.no_grad():
+        out = loaded.model(torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(SEED)))
+    assert out.shape == (1, 3, 64, 64) and bool(torch.isfinite(out).all()), (target, out.shape)
+    assert float(out.std()) > 0, f"{target}: a flat image"
+
+
 def install_threads_script(webui: Path) -> None:
     digest = hashlib.sha256(THREADS_SCRIPT.read_bytes()).hexdigest()
     if digest != THREADS_SCRIPT_SHA256:
@@ -264,9 +372,16 @@ def main() -> None:
     parser.add_argument("--webui", type=Path, required=True)
     parser.add_argument("--hf-home", type=Path)
     parser.add_argument("--deepdanbooru", type=Path, help="make only this DeepDanbooru file")
+    parser.add_argument("--upscaler", choices=sorted(UPSCALERS), help="make only this upscaler's")
+    parser.add_argument("--out", type=Path, help="where --upscaler's file goes")
     args = parser.parse_args()
     if args.deepdanbooru:
         write_deepdanbooru(args.webui, args.deepdanbooru)
+        return
+    if args.upscaler:
+        if args.out is None:
+            parser.error("--upscaler needs --out")
+        write_upscaler(args.webui, args.upscaler, args.out)
         return
     # ultralytics writes its settings file at import unless told where: not in $HOME.
     os.environ.setdefault("YOLO_CONFIG_DIR", tempfile.mkdtemp(prefix="yolo-config-"))
