@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.engine.launch import RealWorker
 from tests.real.test_real_refusals import refused
 from tests.real.test_real_tools import completed, log_mark, log_since, pixels
 
@@ -55,6 +56,11 @@ def made_dirs(target: Path) -> list[Path]:
     return [folder for folder in target.parents if not folder.exists()]
 
 
+def make_upscaler(engine: Path, name: str, target: Path) -> None:
+    command = [engine / "venv" / "bin" / "python", TOOL_WEIGHTS, "--webui", engine / "webui"]
+    subprocess.run([*command, "--upscaler", name, "--out", target], check=True, timeout=600)
+
+
 @pytest.fixture
 def place_upscaler(real):
     """Makes an upscaler's file at its baked place; takes it (and any folder made) away after."""
@@ -65,8 +71,7 @@ def place_upscaler(real):
         target = webui / "models" / BAKED[name]
         assert not target.exists(), f"{target} is already there"
         placed.append((name, target, made_dirs(target)))
-        command = [Path(real.engine) / "venv" / "bin" / "python", TOOL_WEIGHTS, "--webui", webui]
-        subprocess.run([*command, "--upscaler", name, "--out", target], check=True, timeout=600)
+        make_upscaler(Path(real.engine), name, target)
         return target
 
     try:
@@ -103,3 +108,31 @@ def test_an_extras_upscale_runs_the_baked_model_not_lanczos(real, place_upscaler
     # A1111's lines when loading fails, or when spandrel sees another architecture
     for failure in ("Unable to load", "Failed loading", "is not a '"):
         assert failure not in log, log[-2000:]
+
+
+def test_the_baked_swinir_is_listed_by_its_file_name_and_runs(engine_session, tmp_path):
+    """In the image the file is there when A1111 starts: A1111 then lists it by its file name,
+    'SwinIR_4x', and no longer lists its download entry 'SwinIR 4x'."""
+    target = engine_session.root / "webui" / "models" / BAKED["SwinIR 4x"]
+    folders = made_dirs(target)
+    make_upscaler(engine_session.root, "SwinIR 4x", target)
+    engine_session.stop()  # one real A1111 at a time; the next test gets a fresh one
+    worker = RealWorker(engine_session.root, tmp_path / "run")
+    try:
+        worker.start()
+        listed = {u["name"]: u for u in completed(worker, {"api": "getUpscalers"})}
+        job = {"api": "extras", "image": texture("SwinIR_4x"), "upscaling_resize": 2}
+        lanczos = completed(worker, {**job, "upscaler_1": "Lanczos"})
+        output = completed(worker, {**job, "upscaler_1": "SwinIR_4x"})
+        # The usual name is refused (A1111 would not find it), pointing at the listed one.
+        error = refused(worker, {**job, "upscaler_1": "SwinIR 4x"})
+    finally:
+        worker.stop()
+        target.unlink(missing_ok=True)
+        for folder in folders:
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+    assert listed["SwinIR_4x"]["installed"] is True and "SwinIR 4x" not in listed
+    assert pixels(output["image"]) != pixels(lanczos["image"])
+    assert "Postprocess upscaler: SwinIR_4x" in output["html_info"]
+    assert "'SwinIR 4x'" in error and "SwinIR_4x" in error
