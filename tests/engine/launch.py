@@ -106,6 +106,21 @@ class RealWorker:
         lines = self.log_path.read_text(errors="replace").splitlines()
         return "\n".join(lines[-tail:])
 
+    def requests_logged(self, route: str, settle: float = 0.3, bound: float = 5.0) -> int:
+        """How many POSTs to `route` A1111 has logged, once its log is still: uvicorn writes a
+        request's access line after sending the answer, so one just answered may not be there
+        yet (and would seem to arrive later)."""
+        line = f'"POST {route} HTTP/1.1"'
+        count = self.webui_log.read_text(errors="replace").count(line)
+        deadline = time.monotonic() + bound
+        while time.monotonic() < deadline:
+            time.sleep(settle)
+            again = self.webui_log.read_text(errors="replace").count(line)
+            if again == count:
+                break
+            count = again
+        return count
+
     def webui_pid(self) -> int:
         return int(self.pid_file.read_text().strip())
 

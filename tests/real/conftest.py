@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 
 import pytest
+import requests
 
 from sdworker.config import Settings
 from sdworker.worker import Worker
@@ -88,3 +89,18 @@ def make_worker(real):
         )
 
     return make
+
+
+@pytest.fixture
+def untiled_esrgan(real) -> Iterator[None]:
+    """ESRGAN-family upscalers on the whole (small) image: at A1111's 192 px tile, a 32 px image
+    is padded to a full tile and a random RRDBNet takes about a minute on 2 cores. The model and
+    its file are the same either way; the setting is put back after the test."""
+    options = real.webui_url + "/sdapi/v1/options"
+    before = requests.get(options, timeout=30).json()["ESRGAN_tile"]
+    requests.post(options, json={"ESRGAN_tile": 0}, timeout=30).raise_for_status()
+    try:
+        yield
+    finally:
+        if real.is_healthy():
+            requests.post(options, json={"ESRGAN_tile": before}, timeout=30).raise_for_status()

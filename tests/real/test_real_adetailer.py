@@ -100,11 +100,11 @@ def direct(real, body: dict) -> dict:
 
 
 def refused(real, job: dict) -> str:
-    seen = real.webui_log.read_text().count('"POST /sdapi/v1/txt2img HTTP/1.1"')
+    seen = real.requests_logged("/sdapi/v1/txt2img")
     answer = real.runsync(job)
     assert answer["status"] == "FAILED", answer
     assert "refresh_worker" not in answer and "stopPod" not in answer
-    assert real.webui_log.read_text().count('"POST /sdapi/v1/txt2img HTTP/1.1"') == seen
+    assert real.requests_logged("/sdapi/v1/txt2img") == seen
     return answer["error"]
 
 

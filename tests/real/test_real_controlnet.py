@@ -57,7 +57,7 @@ def completed(answer: dict) -> dict:
 
 
 def requests_seen(real) -> int:
-    return real.webui_log.read_text().count('"POST /sdapi/v1/txt2img HTTP/1.1"')
+    return real.requests_logged("/sdapi/v1/txt2img")
 
 
 def refused(real, body: dict) -> str:

@@ -26,7 +26,7 @@ pytestmark = pytest.mark.timeout(400)
 
 
 def interrupts(real) -> int:
-    return real.webui_log.read_text().count('"POST /sdapi/v1/interrupt HTTP/1.1"')
+    return real.requests_logged("/sdapi/v1/interrupt")
 
 
 def wait_until_sampling(updates: Updates, timeout: float = 120) -> None:

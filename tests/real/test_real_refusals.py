@@ -42,7 +42,7 @@ def pixels(b64: str) -> bytes:
 
 
 def requests_seen(real, route: str) -> int:
-    return real.webui_log.read_text().count(f'"POST {route} HTTP/1.1"')
+    return real.requests_logged(route)
 
 
 def test_an_upscaler_without_weights_is_lanczos_on_a1111_and_refused_here(real):

@@ -46,7 +46,7 @@ def log_mark(real) -> int:
     return len(real.webui_log.read_text(errors="replace"))
 
 
-def test_an_extras_upscale_with_r_esrgan_runs_the_model_not_lanczos(real):
+def test_an_extras_upscale_with_r_esrgan_runs_the_model_not_lanczos(real, untiled_esrgan):
     image = noise_png(32)
     mark = log_mark(real)
     esrgan = completed(
@@ -63,7 +63,7 @@ def test_an_extras_upscale_with_r_esrgan_runs_the_model_not_lanczos(real):
     assert "Unable to load RealESRGAN model" not in log and "Downloading" not in log
 
 
-def test_a_hires_fix_with_r_esrgan_runs(real):
+def test_a_hires_fix_with_r_esrgan_runs(real, untiled_esrgan):
     job = {
         **SMALL,
         "enable_hr": True,

@@ -92,7 +92,9 @@ def test_the_files_made_here_are_the_ones_the_image_bakes():
 
 
 @pytest.mark.parametrize("name", list(BAKED))
-def test_an_extras_upscale_runs_the_baked_model_not_lanczos(real, place_upscaler, name):
+def test_an_extras_upscale_runs_the_baked_model_not_lanczos(
+    real, place_upscaler, untiled_esrgan, name
+):
     job = {"api": "extras", "image": texture(name), "upscaling_resize": 2}
     lanczos = completed(real, {**job, "upscaler_1": "Lanczos"})
     # Without the file the worker refuses it, naming the file: its check reads the disk.
