@@ -658,6 +658,30 @@ def test_cpu_mode_command_line_and_no_tcmalloc_when_missing(
     assert launched["ld_preload"] is None
 
 
+def volume_with(tmp_path, *files: str) -> Path:
+    """A network volume's models folder holding `files` (paths below it)."""
+    volume = tmp_path / "runpod-volume" / "models"
+    for file in files:
+        (volume / file).parent.mkdir(parents=True, exist_ok=True)
+        (volume / file).write_bytes(b"from the volume")
+    return volume
+
+
+def started_with_volume(start_sh, webui, tmp_path, port, volume, **env):
+    """start.sh, through to the handler, with `volume` as the network volume's models folder."""
+    run = start_sh(
+        WEBUI_DIR=webui,
+        WEBUI_PYTHON=PY,
+        WEBUI_URL=f"http://127.0.0.1:{port}",
+        RECORD_FILE=tmp_path / "launch.json",
+        MODELS_VOLUME_DIR=volume,
+        HANDLER=gated(tmp_path, "true"),
+        **env,
+    )
+    assert run.wait_exit(20) == 0, run.output
+    return run
+
+
 def test_network_volume_models_are_linked_beside_the_baked_ones(
     start_sh, fake_webui, tmp_path, standin_port
 ):
@@ -665,15 +689,7 @@ def test_network_volume_models_are_linked_beside_the_baked_ones(
     for folder in ("checkpoints", "Lora", "loras", "VAE", "embeddings"):
         (volume / folder).mkdir(parents=True)
         (volume / folder / f"from-volume-{folder}.safetensors").write_bytes(b"x")
-    run = start_sh(
-        WEBUI_DIR=fake_webui,
-        WEBUI_PYTHON=PY,
-        WEBUI_URL=f"http://127.0.0.1:{standin_port}",
-        RECORD_FILE=tmp_path / "launch.json",
-        MODELS_VOLUME_DIR=volume,
-        HANDLER=gated(tmp_path, "true"),
-    )
-    assert run.wait_exit(20) == 0, run.output
+    started_with_volume(start_sh, fake_webui, tmp_path, standin_port, volume)
     expected = {
         "models/Stable-diffusion/runpod-volume-checkpoints": "checkpoints",
         "models/Lora/runpod-volume": "Lora",
@@ -693,30 +709,20 @@ def test_network_volume_models_are_linked_beside_the_baked_ones(
 def test_network_volume_upscalers_restorers_and_detectors_are_linked_where_a1111_looks(
     start_sh, fake_webui, tmp_path, standin_port
 ):
-    volume = tmp_path / "runpod-volume" / "models"
-    for folder, file in (
-        ("ESRGAN", "4x-UltraSharp.pth"),
-        ("RealESRGAN", "RealESRGAN_x2plus.pth"),
-        ("SwinIR", "SwinIR_4x.pth"),
-        ("codeformer", "codeformer-v0.1.0.pth"),
-        ("GFPGAN", "GFPGANv1.3.pth"),
-        ("adetailer", "hand_yolov8s.pt"),
-        ("adetailer", "face_yolov8n.pt"),
-    ):
-        (volume / folder).mkdir(parents=True, exist_ok=True)
-        (volume / folder / file).write_bytes(b"from the volume")
+    volume = volume_with(
+        tmp_path,
+        "ESRGAN/4x-UltraSharp.pth",
+        "RealESRGAN/RealESRGAN_x2plus.pth",
+        "SwinIR/SwinIR_4x.pth",
+        "codeformer/codeformer-v0.1.0.pth",
+        "GFPGAN/GFPGANv1.3.pth",
+        "adetailer/hand_yolov8s.pt",
+        "adetailer/face_yolov8n.pt",
+    )
     baked = fake_webui / "models/adetailer/face_yolov8n.pt"
     baked.parent.mkdir(parents=True, exist_ok=True)
     baked.write_bytes(b"baked")
-    run = start_sh(
-        WEBUI_DIR=fake_webui,
-        WEBUI_PYTHON=PY,
-        WEBUI_URL=f"http://127.0.0.1:{standin_port}",
-        RECORD_FILE=tmp_path / "launch.json",
-        MODELS_VOLUME_DIR=volume,
-        HANDLER=gated(tmp_path, "true"),
-    )
-    assert run.wait_exit(20) == 0, run.output
+    run = started_with_volume(start_sh, fake_webui, tmp_path, standin_port, volume)
     for link, folder in {
         "models/ESRGAN/runpod-volume": "ESRGAN",
         "models/RealESRGAN/runpod-volume": "RealESRGAN",
@@ -737,25 +743,14 @@ def test_network_volume_upscalers_restorers_and_detectors_are_linked_where_a1111
 def test_network_volume_interrogators_are_linked_where_a1111_and_openai_clip_look(
     start_sh, fake_webui, tmp_path, standin_port
 ):
-    volume = tmp_path / "runpod-volume" / "models"
-    for folder, file in (
-        ("BLIP", "model_base_caption_capfilt_large.pth"),
-        ("deepdanbooru", "model-resnet_custom_v3.pt"),
-        ("CLIP", "ViT-L-14.pt"),
-    ):
-        (volume / folder).mkdir(parents=True)
-        (volume / folder / file).write_bytes(b"from the volume")
-    home = tmp_path / "home"
-    run = start_sh(
-        WEBUI_DIR=fake_webui,
-        WEBUI_PYTHON=PY,
-        WEBUI_URL=f"http://127.0.0.1:{standin_port}",
-        RECORD_FILE=tmp_path / "launch.json",
-        MODELS_VOLUME_DIR=volume,
-        HOME=home,
-        HANDLER=gated(tmp_path, "true"),
+    volume = volume_with(
+        tmp_path,
+        "BLIP/model_base_caption_capfilt_large.pth",
+        "deepdanbooru/model-resnet_custom_v3.pt",
+        "CLIP/ViT-L-14.pt",
     )
-    assert run.wait_exit(20) == 0, run.output
+    home = tmp_path / "home"
+    started_with_volume(start_sh, fake_webui, tmp_path, standin_port, volume, HOME=home)
     # A1111 walks these folders following links (modelloader.load_models).
     blip = fake_webui / "models/BLIP/runpod-volume"
     assert blip.is_symlink() and blip.resolve() == (volume / "BLIP").resolve()
