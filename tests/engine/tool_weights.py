@@ -253,9 +253,6 @@ def write_yolo(webui: Path) -> None:
         assert (boxes > 0) == forced, f"{name}: {boxes} detections"
 
 
-# --------------------------------------------------------------------------- A1111 script
-
-
 # --------------------------------------------------------------------------- DeepDanbooru
 
 # The published model's tag count (its last layer's width).
@@ -355,6 +352,9 @@ def _check_upscaler(target: Path, architecture: str, tags: set, state: dict) -> 
         out = loaded.model(torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(SEED)))
     assert out.shape == (1, 3, 64, 64) and bool(torch.isfinite(out).all()), (target, out.shape)
     assert float(out.std()) > 0, f"{target}: a flat image"
+
+
+# --------------------------------------------------------------------------- A1111 script
 
 
 def install_threads_script(webui: Path) -> None:
