@@ -244,11 +244,11 @@ link_volume_models() {
                 link_volume_files "$MODELS_VOLUME_DIR/$name" "${HOME:-/root}/.cache/clip" .pt
                 continue
             fi
-            mkdir -p "$WEBUI_DIR/$dest"
             if [ "$dest" = models/adetailer ]; then
                 link_volume_files "$MODELS_VOLUME_DIR/$name" "$WEBUI_DIR/$dest" .pt
                 continue
             fi
+            mkdir -p "$WEBUI_DIR/$dest"
             if [ "$name" = "$canonical" ]; then link=runpod-volume; else link=runpod-volume-$name; fi
             ln -sfn "$MODELS_VOLUME_DIR/$name" "$WEBUI_DIR/$dest/$link"
             log "network volume: $MODELS_VOLUME_DIR/$name -> $dest/$link"
