@@ -22,11 +22,11 @@ from pathlib import Path
 
 from tests.engine.launch import RealWorker
 from tests.helpers import png_b64
+from tests.real.engine_files import for_the_test, make_tool_weights
 from tests.real.test_real_refusals import refused
 
 ROOT = Path(__file__).resolve().parents[2]
 FETCH_MODELS = ROOT / "docker" / "fetch_models.py"
-TOOL_WEIGHTS = ROOT / "tests" / "engine" / "tool_weights.py"
 # The commit models/_tools/manifest.json pins (the cache's snapshot is named after it).
 BERT_REV = "86b5e0934494bd15c9632b12f734a8a67f723594"
 # A small uncased WordPiece vocabulary in BERT's order: special tokens where BERT has them.
@@ -91,19 +91,13 @@ def test_blip_loads_its_tokenizer_offline_from_the_baked_hugging_face_cache(
 
 @contextlib.contextmanager
 def placed(files: dict[Path, bytes]):
-    """Files put in the engine for one test, and taken away after it (the lock is held)."""
-    made = [path for path in files if not path.exists()]
-    try:
-        for path in made:
+    """Files put in the engine for one test (those not there already)."""
+    made = {path: data for path, data in files.items() if not path.exists()}
+    with for_the_test(*made):
+        for path, data in made.items():
             path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(files[path])
+            path.write_bytes(data)
         yield
-    finally:
-        for path in made:
-            path.unlink(missing_ok=True)
-        for path in made:
-            with contextlib.suppress(OSError):
-                path.parent.rmdir()
 
 
 def test_clip_with_everything_but_openai_clips_file_is_refused_naming_that_file(real, tmp_path):
@@ -133,23 +127,6 @@ DANBOORU_JOB = {
 }
 
 
-def make_deepdanbooru(engine: Path, target: Path) -> None:
-    python = engine / "venv" / "bin" / "python"
-    command = [python, TOOL_WEIGHTS, "--webui", engine / "webui", "--deepdanbooru", target]
-    subprocess.run(command, check=True, timeout=600)
-
-
-@contextlib.contextmanager
-def removed_after(*paths: Path):
-    try:
-        yield
-    finally:
-        for path in paths:
-            path.unlink(missing_ok=True)
-            with contextlib.suppress(OSError):
-                path.parent.rmdir()
-
-
 def assert_tagged(answer: dict) -> None:
     assert answer["status"] == "COMPLETED", answer
     tags = answer["output"]["caption"].split(", ")
@@ -160,8 +137,8 @@ def assert_tagged(answer: dict) -> None:
 
 def test_deepdanbooru_tags_an_image_once_its_file_is_in_its_folder(real):
     target = Path(real.engine) / "webui" / "models" / "torch_deepdanbooru" / DANBOORU_FILE
-    make_deepdanbooru(Path(real.engine), target)
-    with removed_after(target):
+    with for_the_test(target):
+        make_tool_weights(Path(real.engine), "--deepdanbooru", target)
         assert_tagged(real.runsync(DANBOORU_JOB))
 
 
@@ -171,12 +148,13 @@ def test_deepdanbooru_on_the_network_volume_is_linked_by_start_sh_and_used(
     """An image built without BAKE_INTERROGATORS=1, the weights on the volume: A1111 finds the
     file through start.sh's link (a fresh A1111, which has no DeepDanbooru loaded yet)."""
     volume = tmp_path / "volume"
-    make_deepdanbooru(engine_session.root, volume / "deepdanbooru" / DANBOORU_FILE)
+    on_volume = volume / "deepdanbooru" / DANBOORU_FILE
     link = engine_session.root / "webui" / "models" / "torch_deepdanbooru"
     link /= "runpod-volume-deepdanbooru"
     engine_session.stop()  # one real A1111 at a time; the next test gets a fresh one
     worker = RealWorker(engine_session.root, tmp_path / "run", MODELS_VOLUME_DIR=str(volume))
-    with removed_after(link, volume / "deepdanbooru" / DANBOORU_FILE):
+    with for_the_test(link, on_volume):
+        make_tool_weights(engine_session.root, "--deepdanbooru", on_volume)
         try:
             worker.start()
             answer = worker.runsync(DANBOORU_JOB)

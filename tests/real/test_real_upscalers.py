@@ -15,18 +15,17 @@ import contextlib
 import io
 import json
 import random
-import subprocess
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
 from tests.engine.launch import RealWorker
+from tests.real.engine_files import for_the_test, make_tool_weights
 from tests.real.test_real_refusals import refused
 from tests.real.test_real_tools import completed, log_mark, log_since, pixels
 
 ROOT = Path(__file__).resolve().parents[2]
-TOOL_WEIGHTS = ROOT / "tests" / "engine" / "tool_weights.py"
 MANIFEST = ROOT / "models" / "_tools" / "manifest.json"
 # Where the image bakes each one, under A1111's models folder.
 BAKED = {
@@ -51,39 +50,22 @@ def texture(name: str, size: int = 32) -> str:
     return base64.b64encode(buf.getvalue()).decode()
 
 
-def made_dirs(target: Path) -> list[Path]:
-    """The folders above `target` that are not there yet, deepest first."""
-    return [folder for folder in target.parents if not folder.exists()]
-
-
-def make_upscaler(engine: Path, name: str, target: Path) -> None:
-    command = [engine / "venv" / "bin" / "python", TOOL_WEIGHTS, "--webui", engine / "webui"]
-    subprocess.run([*command, "--upscaler", name, "--out", target], check=True, timeout=600)
-
-
 @pytest.fixture
 def place_upscaler(real):
     """Makes an upscaler's file at its baked place; takes it (and any folder made) away after."""
-    webui = Path(real.engine) / "webui"
-    placed: list[tuple[str, Path, list[Path]]] = []
+    engine = Path(real.engine)
+    with contextlib.ExitStack() as after:
 
-    def place(name: str) -> Path:
-        target = webui / "models" / BAKED[name]
-        assert not target.exists(), f"{target} is already there"
-        placed.append((name, target, made_dirs(target)))
-        make_upscaler(Path(real.engine), name, target)
-        return target
-
-    try:
-        yield place
-    finally:
-        for name, target, folders in placed:
-            target.unlink(missing_ok=True)
-            for folder in folders:
-                with contextlib.suppress(OSError):
-                    folder.rmdir()
+        def place(name: str) -> Path:
+            target = engine / "webui" / "models" / BAKED[name]
+            assert not target.exists(), f"{target} is already there"
             if name in KEEPS_ITS_MODEL:
-                real.stop()
+                after.callback(real.stop)
+            after.enter_context(for_the_test(target))
+            make_tool_weights(engine, "--upscaler", name, "--out", target)
+            return target
+
+        yield place
 
 
 def test_the_files_made_here_are_the_ones_the_image_bakes():
@@ -116,24 +98,20 @@ def test_the_baked_swinir_is_listed_by_its_file_name_and_runs(engine_session, tm
     """In the image the file is there when A1111 starts: A1111 then lists it by its file name,
     'SwinIR_4x', and no longer lists its download entry 'SwinIR 4x'."""
     target = engine_session.root / "webui" / "models" / BAKED["SwinIR 4x"]
-    folders = made_dirs(target)
-    make_upscaler(engine_session.root, "SwinIR 4x", target)
     engine_session.stop()  # one real A1111 at a time; the next test gets a fresh one
     worker = RealWorker(engine_session.root, tmp_path / "run")
-    try:
-        worker.start()
-        listed = {u["name"]: u for u in completed(worker, {"api": "getUpscalers"})}
-        job = {"api": "extras", "image": texture("SwinIR_4x"), "upscaling_resize": 2}
-        lanczos = completed(worker, {**job, "upscaler_1": "Lanczos"})
-        output = completed(worker, {**job, "upscaler_1": "SwinIR_4x"})
-        # The usual name is refused (A1111 would not find it), pointing at the listed one.
-        error = refused(worker, {**job, "upscaler_1": "SwinIR 4x"})
-    finally:
-        worker.stop()
-        target.unlink(missing_ok=True)
-        for folder in folders:
-            with contextlib.suppress(OSError):
-                folder.rmdir()
+    with for_the_test(target):
+        make_tool_weights(engine_session.root, "--upscaler", "SwinIR 4x", "--out", target)
+        try:
+            worker.start()
+            listed = {u["name"]: u for u in completed(worker, {"api": "getUpscalers"})}
+            job = {"api": "extras", "image": texture("SwinIR_4x"), "upscaling_resize": 2}
+            lanczos = completed(worker, {**job, "upscaler_1": "Lanczos"})
+            output = completed(worker, {**job, "upscaler_1": "SwinIR_4x"})
+            # The usual name is refused (A1111 would not find it), pointing at the listed one.
+            error = refused(worker, {**job, "upscaler_1": "SwinIR 4x"})
+        finally:
+            worker.stop()
     assert listed["SwinIR_4x"]["installed"] is True and "SwinIR 4x" not in listed
     assert pixels(output["image"]) != pixels(lanczos["image"])
     assert "Postprocess upscaler: SwinIR_4x" in output["html_info"]
