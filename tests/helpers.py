@@ -6,12 +6,15 @@ import asyncio
 import base64
 import contextlib
 import http.server
+import importlib.util
 import io
 import itertools
 import json
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 from PIL import Image
 
@@ -85,3 +88,15 @@ def serve_files(files: dict[str, bytes]) -> Iterator[str]:
         yield f"http://127.0.0.1:{server.server_port}"
     finally:
         server.shutdown()
+
+
+def docker_script(name: str):
+    """docker/<name>.py (a standalone build script, not a package module), imported once and
+    registered under its name: its dataclasses look their module up in sys.modules."""
+    if name not in sys.modules:
+        path = Path(__file__).resolve().parents[1] / "docker" / f"{name}.py"
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]

@@ -5,24 +5,17 @@ and verifies it (from a local http.server)."""
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
 from sdworker.controlnet import annotators
-from tests.helpers import serve_files
+from tests.helpers import docker_script, serve_files
 
 ROOT = Path(__file__).resolve().parents[1]
 MANIFEST = ROOT / "docker" / "controlnet-annotators.json"
-_spec = importlib.util.spec_from_file_location(
-    "fetch_annotators", ROOT / "docker" / "fetch_annotators.py"
-)
-fa = importlib.util.module_from_spec(_spec)
-sys.modules["fetch_annotators"] = fa
-_spec.loader.exec_module(fa)
+fa = docker_script("fetch_annotators")
 
 
 def test_every_baked_file_is_one_the_worker_looks_for_with_the_same_url():

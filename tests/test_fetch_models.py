@@ -7,7 +7,6 @@ short, redirects), so retries, resuming and the checksum checks run for real.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import re
 import subprocess
@@ -18,15 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import safetensors_bytes
+from tests.helpers import docker_script, safetensors_bytes
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "docker" / "fetch_models.py"
 
-_spec = importlib.util.spec_from_file_location("fetch_models", SCRIPT)
-fm = importlib.util.module_from_spec(_spec)
-sys.modules["fetch_models"] = fm
-_spec.loader.exec_module(fm)
+fm = docker_script("fetch_models")
 
 CKPT = b"checkpoint-bytes " * 40_000  # ~680 KB: several read chunks
 LORA = b"lora-bytes" * 1000

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
 
 from sdworker import model_files
+from tests.helpers import docker_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -57,21 +56,13 @@ def test_each_missing_file_of_clip_interrogation_is_named_with_its_folder(webui,
     assert str(folder) in lacking[0].how_to_add(flags)
 
 
-def _fetch_models():
-    spec = importlib.util.spec_from_file_location("fetch_models", ROOT / "docker/fetch_models.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("fetch_models", module)  # its dataclasses look themselves up there
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.mark.parametrize("model", ["clip", "deepdanbooru"])
 def test_the_interrogator_files_the_image_lays_out_are_what_the_worker_looks_for(
     tmp_path, monkeypatch, model
 ):
     """Each interrogator entry of models/_tools/manifest.json put where the image has it (the
     Dockerfile moves models/clip to ~/.cache/clip and hf-home/ to HF_HOME): nothing missing."""
-    fm = _fetch_models()
+    fm = docker_script("fetch_models")
     tools = fm.load_manifest(ROOT / "models/_tools/manifest.json")
     webui, home, clip = tmp_path / "webui", tmp_path / "hf-home", tmp_path / "cache/clip"
     moved = {"models/clip/": clip, fm.HF_HOME_PREFIX: home}
