@@ -97,7 +97,9 @@ def untiled_esrgan(real) -> Iterator[None]:
     is padded to a full tile and a random RRDBNet takes about a minute on 2 cores. The model and
     its file are the same either way; the setting is put back after the test."""
     options = real.webui_url + "/sdapi/v1/options"
-    before = requests.get(options, timeout=30).json()["ESRGAN_tile"]
+    # The options API answers numbers as floats; A1111 needs this one an int (a range() bound):
+    # 192.0 written back makes every tiled upscale fail with a TypeError, also in later runs.
+    before = int(requests.get(options, timeout=30).json()["ESRGAN_tile"])
     requests.post(options, json={"ESRGAN_tile": 0}, timeout=30).raise_for_status()
     try:
         yield
